@@ -28,7 +28,7 @@ test-go:
 
 # Python parts of the GPU worker that need only the standard library.
 test-py:
-	$(PYTHON) -m unittest discover -s runners/torch/tests -t runners/torch -v 2>&1 | tail -n 5
+	$(PYTHON) -m unittest discover -s runners/torch/tests -t runners/torch
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
