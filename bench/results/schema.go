@@ -1,0 +1,180 @@
+// Package results defines the on-disk layout of a sweep's results and reads
+// and writes it atomically.
+//
+// A run directory results/<run-id>/ holds:
+//
+//   - cells.parquet: one row per measurement cell (CellRow): its axes, its
+//     status, summary statistics of its repetitions and its memory columns;
+//   - samples.parquet: one row per repetition, warm-up included (SampleRow);
+//   - telemetry.parquet: NVML readings taken beside GPU cells (when present);
+//   - manifest.json: how the run was made (Manifest);
+//   - runner.log: everything the runners wrote to stderr.
+//
+// Every metric column carries its unit in its name (_ms, _bytes, _s,
+// _bytes_per_s, _pct, _j, _w, _mhz) and the method in its name or in the
+// column documentation below. The files open in pyarrow, pandas and DuckDB
+// with no glue.
+package results
+
+import "time"
+
+// SchemaVersion is the version of the files' layout. It is written into the
+// manifest and into each parquet file's key/value metadata.
+const SchemaVersion = 1
+
+// Cell statuses.
+const (
+	StatusOK          = "ok"
+	StatusOOM         = "oom"         // out of memory (device, host, or the configured cap)
+	StatusTimeout     = "timeout"     // the runner did not answer in time and was killed
+	StatusCrash       = "crash"       // the runner process died or broke the protocol
+	StatusError       = "error"       // the runner reported an error
+	StatusUnsupported = "unsupported" // the runner cannot measure this cell
+	StatusSkipped     = "skipped"     // not run (e.g. a smaller cell of the same variant ran out of memory)
+)
+
+// CellRow is one measurement cell of cells.parquet.
+type CellRow struct {
+	RunID     string `parquet:"run_id,dict"`
+	CellID    string `parquet:"cell_id"`    // stable hash of the cell's axes and model
+	CellIndex int64  `parquet:"cell_index"` // position in the sweep's order
+
+	// Axes.
+	Variant         string            `parquet:"variant,dict"`
+	ModelConfig     string            `parquet:"model_config,dict"` // builtin name or config path
+	Weights         string            `parquet:"weights,dict"`      // "random" or a checkpoint directory
+	Phase           string            `parquet:"phase,dict"`
+	SeqLen          int64             `parquet:"seq_len"` // context (decode) or prompt (prefill, generate) tokens
+	Batch           int64             `parquet:"batch"`
+	NewTokens       int64             `parquet:"new_tokens"` // generate only
+	Profile         string            `parquet:"profile,dict"`
+	DType           string            `parquet:"dtype,dict"`
+	MemoryCapBytes  int64             `parquet:"memory_cap_bytes"` // 0 = no cap
+	CacheFill       string            `parquet:"cache_fill,dict"`  // how decode caches were filled: prefill or synthetic
+	Timer           string            `parquet:"timer,dict"`       // cuda_event or wall_monotonic
+	Runner          string            `parquet:"runner,dict"`
+	RunnerVersion   string            `parquet:"runner_version,dict"`
+	Device          string            `parquet:"device,dict"`
+	CUDAGraph       string            `parquet:"cuda_graph,dict"`       // runner knob, "" when not applicable
+	AttentionKernel string            `parquet:"attention_kernel,dict"` // runner knob
+	ScanKernel      string            `parquet:"scan_kernel,dict"`      // runner knob
+	TF32            string            `parquet:"tf32,dict"`             // runner knob
+	Knobs           map[string]string `parquet:"knobs"`                 // every knob the runner reported (info maps)
+	Status          string            `parquet:"status,dict"`
+	Error           *string           `parquet:"error,optional"`
+	StartedAt       time.Time         `parquet:"started_at,timestamp(microsecond)"`
+	EndedAt         time.Time         `parquet:"ended_at,timestamp(microsecond)"`
+	WarmupReps      int64             `parquet:"warmup_reps"`
+	WarmupStable    bool              `parquet:"warmup_stable"` // warm-up ended on a CV below the spec's threshold
+	Reps            int64             `parquet:"reps"`          // measured repetitions
+	CIConfidence    *float64          `parquet:"ci_confidence,optional"`
+	Warnings        []string          `parquet:"warnings,list"`
+
+	// Latency of one repetition, per phase (runner timer, see Timer).
+	PrefillMsP50   *float64 `parquet:"prefill_ms_p50,optional"`
+	PrefillMsCILo  *float64 `parquet:"prefill_ms_ci_lo,optional"`
+	PrefillMsCIHi  *float64 `parquet:"prefill_ms_ci_hi,optional"`
+	PrefillMsCV    *float64 `parquet:"prefill_ms_cv,optional"`
+	PrefillMsMean  *float64 `parquet:"prefill_ms_mean,optional"`
+	PrefillMsMin   *float64 `parquet:"prefill_ms_min,optional"`
+	PrefillMsMax   *float64 `parquet:"prefill_ms_max,optional"`
+	DecodeMsP50    *float64 `parquet:"decode_ms_p50,optional"`
+	DecodeMsCILo   *float64 `parquet:"decode_ms_ci_lo,optional"`
+	DecodeMsCIHi   *float64 `parquet:"decode_ms_ci_hi,optional"`
+	DecodeMsCV     *float64 `parquet:"decode_ms_cv,optional"`
+	DecodeMsMean   *float64 `parquet:"decode_ms_mean,optional"`
+	DecodeMsMin    *float64 `parquet:"decode_ms_min,optional"`
+	DecodeMsMax    *float64 `parquet:"decode_ms_max,optional"`
+	GenerateMsP50  *float64 `parquet:"generate_ms_p50,optional"`
+	GenerateMsCILo *float64 `parquet:"generate_ms_ci_lo,optional"`
+	GenerateMsCIHi *float64 `parquet:"generate_ms_ci_hi,optional"`
+	GenerateMsCV   *float64 `parquet:"generate_ms_cv,optional"`
+	GenerateMsMean *float64 `parquet:"generate_ms_mean,optional"`
+	GenerateMsMin  *float64 `parquet:"generate_ms_min,optional"`
+	GenerateMsMax  *float64 `parquet:"generate_ms_max,optional"`
+	TokensPerSP50  *float64 `parquet:"tokens_per_s_p50,optional"`        // processed (prefill) or generated (decode, generate) tokens per second, median
+	GeneratePrefMs *float64 `parquet:"generate_prefill_ms_p50,optional"` // generate: prompt processing part, median
+	GenerateStepMs *float64 `parquet:"generate_decode_ms_mean_p50,optional"`
+
+	// Memory, by method.
+	AllocPeakBytes      *int64 `parquet:"alloc_peak_bytes,optional"`              // allocator peak during a repetition (reset before it), max over reps
+	AllocPeakInclPrefil *int64 `parquet:"alloc_peak_incl_prefill_bytes,optional"` // allocator peak over the cache-filling prefill and a step
+	ReservedPeakBytes   *int64 `parquet:"reserved_peak_bytes,optional"`           // allocator reserve, max over reps
+	HeapPeakBytes       *int64 `parquet:"heap_peak_bytes,optional"`               // CPU runner: Go heap peak during a repetition
+	WeightBytes         *int64 `parquet:"weight_bytes,optional"`                  // model weights resident
+	KVCacheBytes        *int64 `parquet:"kv_cache_bytes_analytic,optional"`       // analytic KV cache at this context and batch
+	StateBytes          *int64 `parquet:"state_bytes_analytic,optional"`          // analytic Mamba conv + SSM state
+	// The physical floor of a decode step: the bytes it must move over
+	// memory bandwidth measured on the same device in the same run.
+	BytesMovedPerStep *int64   `parquet:"bytes_moved_per_step_analytic,optional"`
+	CopyBandwidth     *float64 `parquet:"copy_bandwidth_bytes_per_s,optional"` // device-to-device copy, bytes read + written per second
+	FloorMs           *float64 `parquet:"floor_ms,optional"`                   // bytes_moved_per_step_analytic / copy_bandwidth_bytes_per_s
+	FloorRatio        *float64 `parquet:"floor_ratio,optional"`                // decode_ms_p50 / floor_ms
+
+	// Extra holds any other cell-level metric a runner reported, by name
+	// (names carry units).
+	Extra map[string]float64 `parquet:"extra"`
+}
+
+// SampleRow is one repetition of samples.parquet.
+type SampleRow struct {
+	RunID     string    `parquet:"run_id,dict"`
+	CellID    string    `parquet:"cell_id,dict"`
+	Variant   string    `parquet:"variant,dict"`
+	Phase     string    `parquet:"phase,dict"`
+	SeqLen    int64     `parquet:"seq_len"`
+	Batch     int64     `parquet:"batch"`
+	Profile   string    `parquet:"profile,dict"`
+	DType     string    `parquet:"dtype,dict"`
+	Rep       int64     `parquet:"rep"`    // 0-based, warm-up and measured counted separately
+	Warmup    bool      `parquet:"warmup"` // a warm-up repetition, not in the statistics
+	At        time.Time `parquet:"at,timestamp(microsecond)"`
+	LatencyMs float64   `parquet:"latency_ms"` // runner timer (see cells.timer)
+	// Optional per-repetition metrics.
+	AllocPeakBytes *int64             `parquet:"alloc_peak_bytes,optional"`
+	ReservedBytes  *int64             `parquet:"reserved_bytes,optional"`
+	HeapPeakBytes  *int64             `parquet:"heap_peak_bytes,optional"`
+	TokensPerS     *float64           `parquet:"tokens_per_s,optional"`
+	Extra          map[string]float64 `parquet:"extra"`
+}
+
+// Manifest describes how a run was made. It is manifest.json.
+type Manifest struct {
+	SchemaVersion int               `json:"schema_version"`
+	RunID         string            `json:"run_id"`
+	Argv          []string          `json:"argv"`
+	SpecFile      string            `json:"spec_file"`
+	SpecSHA256    string            `json:"spec_sha256"`
+	Spec          string            `json:"spec"` // the spec's YAML text, verbatim
+	GitCommit     string            `json:"git_commit,omitempty"`
+	GitDirty      bool              `json:"git_dirty"`
+	Host          HostInfo          `json:"host"`
+	GoVersion     string            `json:"go_version"`
+	Harness       string            `json:"harness_version"`
+	Runners       []RunnerInfo      `json:"runners,omitempty"`
+	GPU           any               `json:"gpu,omitempty"` // NVML environment, when a GPU was seen
+	StartedAt     time.Time         `json:"started_at"`
+	EndedAt       *time.Time        `json:"ended_at,omitempty"`
+	Resumes       []time.Time       `json:"resumes,omitempty"`
+	Cells         int               `json:"cells_planned"`
+	StatusCounts  map[string]int    `json:"status_counts,omitempty"`
+	Notes         map[string]string `json:"notes,omitempty"`
+}
+
+// HostInfo identifies the machine the engine ran on.
+type HostInfo struct {
+	Hostname string `json:"hostname"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model,omitempty"`
+	MemBytes int64  `json:"mem_bytes,omitempty"`
+}
+
+// RunnerInfo is what a runner said of itself in its hello.
+type RunnerInfo struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	Device  map[string]any    `json:"device,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+}
