@@ -50,7 +50,7 @@ func (m *Model) PrefillEmbeds(st *State, x []float32, all bool) ([]float32, erro
 	T := len(x) / H
 	p0 := st.Pos
 	st.ensure(p0 + T)
-		var cos, sin [2][]float32
+	var cos, sin [2][]float32
 	for p := range cos {
 		cos[p], sin[p] = make([]float32, T*d/2), make([]float32, T*d/2)
 		for t := 0; t < T; t++ {
@@ -120,7 +120,7 @@ func (m *Model) StepEmbed(st *State, x []float32) []float32 {
 	x = st.x
 	pos := st.Pos
 	st.ensure(pos + 1)
-		for p := range st.cos {
+	for p := range st.cos {
 		m.rope[p].angles(st.cos[p], st.sin[p], pos)
 	}
 	for i := range m.Layers {

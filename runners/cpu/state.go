@@ -18,7 +18,7 @@ type State struct {
 	// Step scratch.
 	x, xn, proj, mix, y, out, h1, h3, logits []float32
 	scores                                   []float32 // [cap]
-	cos, sin                              [2][]float32
+	cos, sin                                 [2][]float32
 }
 
 type layerState struct {

@@ -306,7 +306,7 @@ func (m *Model) Save(dir string, shardBytes int64) error {
 // optionalParams may be absent from a checkpoint: inference never reads
 // them (they are zero-filled).
 var optionalParams = map[string]bool{
-	"language_model.model.tok_embeddings.weight":         true,
+	"language_model.model.tok_embeddings.weight":        true,
 	"embedding_model.vision_embeddings.class_embedding": true,
 }
 
