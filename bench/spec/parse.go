@@ -2,6 +2,8 @@ package spec
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 	"regexp"
@@ -31,6 +33,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "the spec is empty"}}
+		}
 		line := 0
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
@@ -180,7 +185,9 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 		"warmup", "repetitions", "timeouts", "output", "seed")
 	if n, ok := f["name"]; ok {
 		s.Name = p.str(n, "name")
-		if s.Name != "" && !validName.MatchString(s.Name) {
+		if s.Name == "" {
+			p.fail(n, "name", "must not be empty")
+		} else if !validName.MatchString(s.Name) {
 			p.fail(n, "name", "%q may hold only letters, digits, '.', '_' and '-'", s.Name)
 		}
 	} else {
@@ -334,6 +341,9 @@ func (p *parser) runner(n *yaml.Node) Runner {
 			p.fail(n, "runner.command", "required when runner.kind is command")
 		}
 	case "":
+		if n.Kind == yaml.ScalarNode {
+			p.fail(n, "runner.kind", "required (cpu, torch or command)")
+		}
 	default:
 		p.fail(n, "runner.kind", "%q is not cpu, torch or command", r.Kind)
 	}
