@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ssmbench/ssmbench/runners/protocol"
 )
@@ -103,7 +104,9 @@ func (h *handler) Rep(index int, warmup bool) (map[string]float64, error) {
 				_ = os.WriteFile(h.sc.ChildPID, []byte(strconv.Itoa(c.Process.Pid)), 0o644)
 			}
 		}
-		select {} // hang
+		for {
+			time.Sleep(time.Hour) // hang
+		}
 	}
 	if first && h.faulty(h.cell.SeqLen, h.sc.CrashAtSeq) {
 		fmt.Fprintln(os.Stderr, "fake runner: crashing as scripted")

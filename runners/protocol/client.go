@@ -209,7 +209,6 @@ func (c *Client) await(ctx context.Context, id string, timeout time.Duration) (*
 				}
 			default:
 			}
-			c.Kill()
 			return nil, c.exitError(c.readErr)
 		case <-timer:
 			c.Kill()
@@ -222,12 +221,13 @@ func (c *Client) await(ctx context.Context, id string, timeout time.Duration) (*
 }
 
 func (c *Client) exitError(cause error) error {
+	// Give a runner that stopped talking a moment to exit by itself (and to
+	// finish writing its stderr), then kill its group.
 	select {
 	case <-c.waited:
-	case <-time.After(5 * time.Second):
-		c.Kill()
-		<-c.waited
+	case <-time.After(2 * time.Second):
 	}
+	c.Kill()
 	e := &ExitError{Cause: cause, Stderr: c.stderr.String()}
 	if c.cmd.ProcessState != nil {
 		e.State = c.cmd.ProcessState.String()
