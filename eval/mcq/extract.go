@@ -43,7 +43,11 @@ var refusals = []string{
 	"Cannot determine the answer",
 }
 
-var verboseAnswer = regexp.MustCompile(`(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**`)
+// pyS is Python's \s for str patterns (Unicode whitespace, including
+// U+001C..U+001F), which Go's \s (ASCII) is not.
+const pyS = `[\t\n\v\f\r \x{1c}-\x{1f}\x{85}\p{Z}]`
+
+var verboseAnswer = regexp.MustCompile(`(?i)(?:correct` + pyS + `+)?answer` + pyS + `+is` + pyS + `+\**([ABCD])\**`)
 
 var optionPunct = strings.NewReplacer(
 	".", " ", "(", " ", ")", " ", "[", " ", "]", " ", ",", " ", ":", " ",

@@ -4,6 +4,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ssmbench/ssmbench/eval/pycompat"
@@ -89,7 +90,6 @@ type OpenPred struct {
 }
 
 var (
-	numCommas     = regexp.MustCompile(`-?\b\d{1,3}(?:,\d{3})+\b`)
 	numScientific = regexp.MustCompile(`-?\d+(?:\.\d+)?[eE][+-]?\d+`)
 	// numSimple is -?(?:\d+\.\d+|\.\d+|\d+)(?![eE][+-]?\d+)(?![,\d]); Go's
 	// regexp has no look-ahead, so the look-aheads are checked by hand.
@@ -100,7 +100,7 @@ var (
 // extractNumbers is MMMU's extract_numbers: numbers with thousands commas,
 // then scientific notation, then simple numbers.
 func extractNumbers(s string) []string {
-	out := append([]string(nil), numCommas.FindAllString(s, -1)...)
+	out := findCommas(s)
 	out = append(out, numScientific.FindAllString(s, -1)...)
 	out = append(out, findSimple(s)...)
 	return out
@@ -220,4 +220,63 @@ func MMMUEvalOpen(gold string, preds []OpenPred) bool {
 		}
 	}
 	return false
+}
+
+// isWord is Python's \w for str patterns: letters, numbers and "_".
+func isWord(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r) }
+
+// findCommas is re.findall(r"-?\b\d{1,3}(?:,\d{3})+\b", s) with Python's
+// Unicode-aware \b and \d, which Go's regexp (ASCII \b) cannot express.
+func findCommas(s string) []string {
+	rs := []rune(s)
+	digit := func(i int) bool { return i >= 0 && i < len(rs) && unicode.IsDigit(rs[i]) }
+	boundary := func(i int) bool {
+		before := i > 0 && isWord(rs[i-1])
+		after := i < len(rs) && isWord(rs[i])
+		return before != after
+	}
+	// match tries the pattern at start and returns the end, or -1.
+	match := func(start int) int {
+		p := start
+		if p < len(rs) && rs[p] == '-' {
+			p++
+		}
+		if !boundary(p) {
+			return -1
+		}
+		for n := 3; n >= 1; n-- { // \d{1,3}, greedy
+			ok := true
+			for k := 0; k < n; k++ {
+				if !digit(p + k) {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			q := p + n
+			var ends []int // (?:,\d{3})+, greedy
+			for q < len(rs) && rs[q] == ',' && digit(q+1) && digit(q+2) && digit(q+3) {
+				q += 4
+				ends = append(ends, q)
+			}
+			for k := len(ends) - 1; k >= 0; k-- {
+				if boundary(ends[k]) {
+					return ends[k]
+				}
+			}
+		}
+		return -1
+	}
+	var out []string
+	for i := 0; i < len(rs); {
+		if e := match(i); e > 0 {
+			out = append(out, string(rs[i:e]))
+			i = e
+			continue
+		}
+		i++
+	}
+	return out
 }
