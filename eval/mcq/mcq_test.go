@@ -104,7 +104,7 @@ func TestMMMUParsers(t *testing.T) {
 		{"x = 7", "7", true},
 		{"It is red", "red", true},
 		{"The mass is 12 kg", "12", true},
-		{"banana", "a", false}, // single characters are padded with a space
+		{"banana", "a", false},  // single characters are padded with a space
 		{"1_000", "1000", true}, // Python float() accepts underscores
 	}
 	for _, c := range open {
