@@ -96,13 +96,25 @@ func ReadParquet[T any](path string) (rows []T, err error) {
 	}
 	r := parquet.NewGenericReader[T](pf)
 	defer r.Close()
-	rows = make([]T, pf.NumRows())
-	n, err := r.Read(rows)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
+	// Read in batches rather than trusting the row count in the footer: a
+	// corrupt footer must not make us allocate without bound.
+	buf := make([]T, 1024)
+	for {
+		n, err := r.Read(buf)
+		rows = append(rows, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: %w: reader made no progress", path, ErrCorrupt)
+		}
+		clear(buf)
 	}
-	if int64(n) != pf.NumRows() {
-		return nil, fmt.Errorf("%s: %w: read %d of %d rows", path, ErrCorrupt, n, pf.NumRows())
+	if int64(len(rows)) != pf.NumRows() {
+		return nil, fmt.Errorf("%s: %w: read %d of %d rows", path, ErrCorrupt, len(rows), pf.NumRows())
 	}
 	return rows, nil
 }

@@ -33,7 +33,7 @@ type Summary struct {
 // not modified. An empty xs gives a zero Summary with a warning.
 func Summarize(xs []float64, confidence float64) Summary {
 	if len(xs) == 0 {
-		return Summary{Warnings: []string{"no samples"}}
+		return Summary{Lo: math.Inf(-1), Hi: math.Inf(1), Warnings: []string{"no samples"}}
 	}
 	vals := slices.Clone(xs)
 	sample := benchmath.NewSample(vals, &benchmath.DefaultThresholds)
