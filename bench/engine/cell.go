@@ -106,7 +106,7 @@ func (e *Engine) runCell(ctx context.Context, p *pool, c Cell) (row results.Cell
 		return m, nil
 	}
 	// Warm up until stable (bounded).
-	w := stats.Warmup{Min: e.Spec.Warmup.Min, Max: e.Spec.Warmup.Max, Window: e.Spec.Warmup.Window, MaxCV: e.Spec.Warmup.CV}
+	w := stats.Warmup{Min: c.Warmup.Min, Max: c.Warmup.Max, Window: c.Warmup.Window, MaxCV: c.Warmup.CV}
 	var warm []float64
 	for {
 		done, stable := w.Done(warm)
@@ -132,7 +132,7 @@ func (e *Engine) runCell(ctx context.Context, p *pool, c Cell) (row results.Cell
 		ts.StartWindow()
 	}
 	var measured []*protocol.Message
-	for i := 0; i < e.Spec.Repetitions; i++ {
+	for i := 0; i < c.Reps; i++ {
 		m, err := rep(i, false)
 		if err != nil {
 			fail(err)

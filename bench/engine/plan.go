@@ -25,6 +25,9 @@ type Cell struct {
 	DType     string
 	MemoryCap int64
 	CacheFill string // decode only
+	// Reps and Warmup are the repetition policy of the cell's grid.
+	Reps   int
+	Warmup spec.Warmup
 }
 
 // LoadKey identifies the runner process (and loaded model) a cell needs.
@@ -102,6 +105,13 @@ func Plan(s *spec.Spec) []Cell {
 									}
 									if ph == "decode" {
 										c.CacheFill = s.CacheFill
+									}
+									c.Reps, c.Warmup = s.Repetitions, s.Warmup
+									if g.Repetitions > 0 {
+										c.Reps = g.Repetitions
+									}
+									if g.Warmup != nil {
+										c.Warmup = *g.Warmup
 									}
 									c.ID = cellID(c)
 									if seen[c.ID] {

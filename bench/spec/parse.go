@@ -230,25 +230,7 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 		s.NewTokens = p.integer(n, "new_tokens", 1)
 	}
 	if n, ok := f["warmup"]; ok {
-		w := p.fields(n, "warmup", "min", "max", "window", "cv")
-		if v, ok := w["min"]; ok {
-			s.Warmup.Min = p.integer(v, "warmup.min", 0)
-		}
-		if v, ok := w["max"]; ok {
-			s.Warmup.Max = p.integer(v, "warmup.max", 0)
-		}
-		if v, ok := w["window"]; ok {
-			s.Warmup.Window = p.integer(v, "warmup.window", 2)
-		}
-		if v, ok := w["cv"]; ok {
-			s.Warmup.CV = p.float(v, "warmup.cv")
-			if s.Warmup.CV <= 0 {
-				p.fail(v, "warmup.cv", "must be > 0 (a fraction, e.g. 0.05)")
-			}
-		}
-		if s.Warmup.Max < s.Warmup.Min {
-			p.fail(n, "warmup.max", "%d is below warmup.min %d", s.Warmup.Max, s.Warmup.Min)
-		}
+		s.Warmup = p.warmup(n, "warmup", s.Warmup)
 	}
 	if n, ok := f["repetitions"]; ok {
 		s.Repetitions = p.integer(n, "repetitions", 1)
@@ -304,6 +286,30 @@ func defaultDType(kind string) string {
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+func (p *parser) warmup(n *yaml.Node, path string, def Warmup) Warmup {
+	out := def
+	w := p.fields(n, path, "min", "max", "window", "cv")
+	if v, ok := w["min"]; ok {
+		out.Min = p.integer(v, path+".min", 0)
+	}
+	if v, ok := w["max"]; ok {
+		out.Max = p.integer(v, path+".max", 0)
+	}
+	if v, ok := w["window"]; ok {
+		out.Window = p.integer(v, path+".window", 2)
+	}
+	if v, ok := w["cv"]; ok {
+		out.CV = p.float(v, path+".cv")
+		if out.CV <= 0 {
+			p.fail(v, path+".cv", "must be > 0 (a fraction, e.g. 0.05)")
+		}
+	}
+	if out.Max < out.Min {
+		p.fail(n, path+".max", "%d is below %s.min %d", out.Max, path, out.Min)
+	}
+	return out
+}
 
 func (p *parser) runner(n *yaml.Node) Runner {
 	r := Runner{Python: "python3"}
@@ -384,7 +390,18 @@ func (p *parser) axes(n *yaml.Node, path string, base *Axes) Axes {
 	if base != nil {
 		a = *base
 	}
-	f := p.fields(n, path, "variant", "seq_len", "batch", "phase", "profile", "dtype", "memory_cap")
+	known := []string{"variant", "seq_len", "batch", "phase", "profile", "dtype", "memory_cap"}
+	if base != nil {
+		known = append(known, "repetitions", "warmup")
+	}
+	f := p.fields(n, path, known...)
+	if v, ok := f["repetitions"]; ok {
+		a.Repetitions = p.integer(v, path+".repetitions", 1)
+	}
+	if v, ok := f["warmup"]; ok {
+		w := p.warmup(v, path+".warmup", DefaultWarmup)
+		a.Warmup = &w
+	}
 	if v, ok := f["variant"]; ok {
 		a.Variant = nil
 		for i, x := range p.list(v, path+".variant") {

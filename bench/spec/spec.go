@@ -71,6 +71,10 @@ type Axes struct {
 	Profile   []string
 	DType     []string
 	MemoryCap []int64 // bytes; 0 = no cap
+	// Repetitions and Warmup, when set in a grid, override the spec's for
+	// that grid's cells (e.g. fewer repetitions of a long generate).
+	Repetitions int
+	Warmup      *Warmup
 }
 
 // Warmup is the warm-up policy: at least Min repetitions, then until the

@@ -177,3 +177,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestGridOverrides(t *testing.T) {
+	src := "name: x\nrunner: cpu\nrepetitions: 10\naxes: {variant: [hovle-tiny], seq_len: [8], phase: [decode]}\ngrids:\n  - {}\n  - {phase: [generate], repetitions: 3, warmup: {min: 1, max: 1}}\n"
+	s, err := Parse("g.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Grids[0].Repetitions != 0 || s.Grids[1].Repetitions != 3 || s.Grids[1].Warmup.Max != 1 || s.Grids[1].Warmup.Window != DefaultWarmup.Window {
+		t.Errorf("grids %+v %+v", s.Grids[1], s.Grids[1].Warmup)
+	}
+	if _, err := Parse("g.yaml", []byte("name: x\nrunner: cpu\naxes: {variant: [hovle-tiny], seq_len: [8], phase: [decode], repetitions: 3}\n")); err == nil {
+		t.Error("repetitions accepted in the base axes")
+	}
+}
