@@ -121,6 +121,9 @@ func (s *Session) run() {
 			st.ticks++
 			st.take(kindTick, tv, (st.ticks-1)%st.opts.SlowEvery == 0)
 		case req := <-s.ctrl:
+			// The clock is read here, not by the caller, so that a boundary
+			// sample is never stamped before a tick taken meanwhile.
+			req.t = st.opts.Now()
 			switch req.kind {
 			case ctrlStart:
 				if !st.open {
@@ -166,7 +169,7 @@ func (s *Session) send(kind ctrlKind, tokens int) bool {
 	if s.ctrl == nil {
 		return false
 	}
-	req := ctrlReq{kind: kind, t: s.m.opts.Now(), tokens: tokens, reply: make(chan struct{})}
+	req := ctrlReq{kind: kind, tokens: tokens, reply: make(chan struct{})}
 	select {
 	case s.ctrl <- req:
 		<-req.reply
