@@ -51,7 +51,9 @@ type Options struct {
 	// drive the sampler deterministically. A closed channel stops ticking.
 	Tick <-chan time.Time
 	// Now is the clock for the begin, end and window samples; nil means
-	// time.Now.
+	// time.Now. It is called by Begin and, while a window call or End
+	// waits, by the sampler goroutine: for one Session, never by two
+	// goroutines at once.
 	Now func() time.Time
 }
 

@@ -77,6 +77,7 @@ type sessionState struct {
 	memNA   int  // samples where a runner process's memory was VALUE_NOT_AVAILABLE
 	matched bool // a runner process was seen
 	procsOK bool // the process list was read at least once
+	scratch rec  // the sample past the cap (so that take's record never escapes)
 
 	procPeak, winProcPeak, devPeak       uint64
 	haveProcPeak, haveWinPeak, haveDevPk bool
@@ -262,7 +263,8 @@ func (st *sessionState) take(kind sampleKind, t time.Time, full bool) *rec {
 		return &st.recs[len(st.recs)-1]
 	}
 	st.dropped++
-	return &x
+	st.scratch = x
+	return &st.scratch
 }
 
 func (st *sessionState) noteForeign(pid uint32, mem uint64, known bool) {
