@@ -194,13 +194,30 @@ func Load(bench string, e Entry) (*Dataset, error) {
 	case FormatMME:
 		return LoadMME(e.Path)
 	case FormatPOPE:
-		return LoadPOPE(e.Path, e.Questions, e.Images)
+		q := e.Questions
+		if q == "" {
+			if st, err := os.Stat(e.Path); err == nil && st.IsDir() {
+				if c := filepath.Join(e.Path, "llava_pope_test.jsonl"); fileExists(c) {
+					q = c
+				}
+			}
+		}
+		return LoadPOPE(e.Path, q, e.Images)
 	case FormatTextVQA:
 		return LoadTextVQA(e.Path, e.Images)
 	case FormatGQA:
 		return LoadGQA(e.Path, e.Images)
 	case FormatVQAv2:
-		return LoadVQAv2(e.Path, e.Annotations, e.Images)
+		q, a := e.Path, e.Annotations
+		if st, err := os.Stat(q); err == nil && st.IsDir() && a == "" {
+			qs, _ := filepath.Glob(filepath.Join(q, "*questions*.json"))
+			as, _ := filepath.Glob(filepath.Join(q, "*annotations*.json"))
+			if len(qs) != 1 || len(as) != 1 {
+				return nil, fmt.Errorf("%s: want exactly one *questions*.json and one *annotations*.json", q)
+			}
+			q, a = qs[0], as[0]
+		}
+		return LoadVQAv2(q, a, e.Images)
 	case FormatSEED:
 		return LoadSEED(e.Path, e.Images)
 	case FormatScienceQA:
@@ -211,4 +228,9 @@ func Load(bench string, e Entry) (*Dataset, error) {
 		return LoadMMVet(e.Path, e.Images)
 	}
 	return nil, fmt.Errorf("format %q cannot hold %s", format, bench)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
