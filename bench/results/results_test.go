@@ -135,3 +135,23 @@ func FuzzReadParquet(f *testing.F) {
 		}
 	})
 }
+
+func TestTelemetryNullsSurviveARoundTrip(t *testing.T) {
+	dir := sampleRun(t) // cells without telemetry
+	run, err := ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := run.Cells[0]; c.EnergyJ != nil || c.Isolated != nil || c.NVMLProcessMemPeakBytes != nil {
+		t.Errorf("telemetry columns of a CPU cell read back non-null: %+v", c.Aggregate)
+	}
+	cells := run.Cells
+	cells[1].EnergyJ, cells[1].Isolated = ptr(12.5), ptr(false)
+	if err := WriteParquet(filepath.Join(dir, CellsFile), cells); err != nil {
+		t.Fatal(err)
+	}
+	run, _ = ReadRun(dir)
+	if c := run.Cells[1]; c.EnergyJ == nil || *c.EnergyJ != 12.5 || c.Isolated == nil || *c.Isolated || run.Cells[0].EnergyJ != nil {
+		t.Errorf("telemetry after round trip: %+v / %+v", run.Cells[0].Aggregate, c.Aggregate)
+	}
+}

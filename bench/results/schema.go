@@ -16,7 +16,11 @@
 // with no glue.
 package results
 
-import "time"
+import (
+	"time"
+
+	"github.com/ssmbench/ssmbench/bench/telemetry"
+)
 
 // SchemaVersion is the version of the files' layout. It is written into the
 // manifest and into each parquet file's key/value metadata.
@@ -114,6 +118,13 @@ type CellRow struct {
 	// Extra holds any other cell-level metric a runner reported, by name
 	// (names carry units).
 	Extra map[string]float64 `parquet:"extra"`
+
+	// NVML telemetry sampled beside the runner (all null without a GPU):
+	// nvml_process_mem_peak_bytes, nvml_device_mem_peak_bytes, energy_j,
+	// energy_j_per_token, power_w_mean, sm_clock_mhz_min, throttled,
+	// isolated, telemetry_hz_achieved, ... (see telemetry.Aggregate). Its
+	// warnings are merged into Warnings.
+	telemetry.Aggregate
 }
 
 // SampleRow is one repetition of samples.parquet.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/ssmbench/ssmbench/bench/telemetry"
 )
 
 // File names inside a run directory.
@@ -154,8 +156,21 @@ func ReadRun(dir string) (*Run, error) {
 	if r.Manifest.SchemaVersion > SchemaVersion {
 		return nil, fmt.Errorf("%s: schema version %d is newer than this ssmbench's %d", mpath, r.Manifest.SchemaVersion, SchemaVersion)
 	}
-	if r.Cells, err = readOptional[CellRow](filepath.Join(dir, CellsFile)); err != nil {
+	cells := filepath.Join(dir, CellsFile)
+	if r.Cells, err = readOptional[CellRow](cells); err != nil {
 		return nil, err
+	}
+	// parquet-go reads the nulls of an embedded struct's optional columns
+	// back as zeros (parquet-go issue #163); read the telemetry columns on
+	// their own, where nulls stay nil, and put them in place.
+	if len(r.Cells) > 0 {
+		agg, err := ReadParquet[telemetry.Aggregate](cells)
+		if err != nil {
+			return nil, err
+		}
+		for i := range r.Cells {
+			r.Cells[i].Aggregate = agg[i]
+		}
 	}
 	if r.Samples, err = readOptional[SampleRow](filepath.Join(dir, SamplesFile)); err != nil {
 		return nil, err

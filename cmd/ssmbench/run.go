@@ -27,6 +27,7 @@ func init() {
 	register(func(ctx context.Context, stdio *Stdio) *cobra.Command {
 		var resume, output string
 		var auto, retry, noTelemetry bool
+		var hz float64
 		cmd := &cobra.Command{
 			Use:   "run [SPEC.yaml]",
 			Short: "Run a sweep (or resume one) and print its summary",
@@ -72,7 +73,7 @@ interrupted, 1 when the harness itself failed.`,
 					}
 				}
 				if !noTelemetry {
-					if t := openTelemetry(stdio.Err, e); t != nil {
+					if t := openTelemetry(stdio.Err, e, hz); t != nil {
 						e.Opts.Telemetry = t
 						defer t.Close()
 					}
@@ -100,6 +101,7 @@ interrupted, 1 when the harness itself failed.`,
 		f.BoolVar(&auto, "auto", false, "pick the shipped spec for this machine (GPU sweep, else CPU tiny sweep)")
 		f.BoolVar(&retry, "retry-failed", false, "with --resume: redo cells that timed out, crashed or failed")
 		f.BoolVar(&noTelemetry, "no-telemetry", false, "do not sample the GPU through NVML")
+		f.Float64Var(&hz, "telemetry-hz", 100, "NVML sampling rate beside GPU cells")
 		f.StringVar(&output, "output", "", "results root directory (overrides the spec's output)")
 		return cmd
 	})
