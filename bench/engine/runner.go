@@ -283,3 +283,23 @@ func (pw *prefixWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Runner is a started runner process with its model loaded, for tools that
+// drive a runner outside a sweep (e.g. the telemetry overhead experiment).
+type Runner struct {
+	Client *protocol.Client
+	Hello  *protocol.Message
+	Loaded *protocol.Message
+}
+
+// StartRunner starts the runner that cell c of spec s needs and loads its
+// model, as the engine would; the runner's stderr goes to log.
+func StartRunner(ctx context.Context, s *spec.Spec, opts Options, c Cell, log io.Writer) (*Runner, error) {
+	e := &Engine{Spec: s, Opts: opts}
+	p := newPool(e, 1, log)
+	l, err := p.start(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{Client: l.client, Hello: l.hello, Loaded: l.loaded}, nil
+}
