@@ -30,6 +30,12 @@ test-go:
 test-py:
 	$(PYTHON) -m unittest discover -s runners/torch/tests -t runners/torch
 
+# GPU tests of the PyTorch worker (Triton kernels vs PyTorch, CUDA-graph and
+# Triton paths vs the oracle and the Go fixtures, memory cap): run on a CUDA
+# machine; without one they fail rather than skip.
+gpu-test:
+	SSMBENCH_REQUIRE_GPU=1 $(PYTHON) -m unittest discover -s runners/torch/tests -t runners/torch -v
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 

@@ -87,11 +87,15 @@ def run_cell(w, phase, n, args, fill):
     cid = r["id"]
     ready = r
     samples = []
-    for i in range(args.warmup + args.reps):
-        s = w.call({"type": "rep", "id": cid, "index": i, "warmup": i < args.warmup})
+    warm, reps = args.warmup, args.reps
+    if phase == "generate":
+        warm = args.generate_warmup if args.generate_warmup is not None else warm
+        reps = args.generate_reps if args.generate_reps is not None else reps
+    for i in range(warm + reps):
+        s = w.call({"type": "rep", "id": cid, "index": i, "warmup": i < warm})
         if s.get("type") == "error":
             return {"status": s.get("status"), "message": s.get("message"), "ready": ready}
-        if i >= args.warmup:
+        if i >= warm:
             samples.append(s.get("metrics", {}))
     res = w.call({"type": "end", "id": cid})
     return {"status": "ok", "ready": ready, "samples": samples, "result": res}
@@ -137,13 +141,23 @@ def main(argv=None):
     ap.add_argument("--weights", default="random", help="random or a checkpoint directory")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--option", action="append", default=[], help="load option key=value (repeatable)")
+    ap.add_argument("--cells", help="mixed plan instead of --phase/--seq-len, e.g. 'decode@4096,105472 prefill@16384 generate@800'")
+    ap.add_argument("--generate-reps", type=int, help="repetitions of generate cells (default --reps)")
+    ap.add_argument("--generate-warmup", type=int, help="warm-up repetitions of generate cells (default --warmup)")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--log", help="write every protocol message to this file (JSON lines)")
     ap.add_argument("--json", help="write one JSON line per cell to this file")
     args = ap.parse_args(argv)
     opts = dict(o.split("=", 1) for o in args.option)
-    seqs = _csv(args.seq_len, int)
-    phases = _csv(args.phase)
+    if args.cells:
+        plan = []
+        for item in args.cells.split():
+            ph, _, ns = item.partition("@")
+            plan += [(ph, n) for n in _csv(ns, int)]
+    else:
+        plan = [(ph, n) for ph in _csv(args.phase) for n in _csv(args.seq_len, int)]
+    seqs = [n for _, n in plan]
+    phases = [ph for ph, _ in plan]
     log = open(args.log, "w") if args.log else None
     jout = open(args.json, "w") if args.json else None
     hdr = "%-16s %-8s %-8s %7s %-9s %9s %9s %8s %8s %8s %8s %9s %8s" % (
@@ -170,24 +184,23 @@ def main(argv=None):
                 lm.get("copy_bandwidth_bytes_per_s", 0) / 1e12,
                 ", ".join("%s=%s" % kv for kv in sorted(r.get("info", {}).items()))))
             sys.stdout.flush()
-            for phase in phases:
-                for n in seqs:
-                    out = run_cell(w, phase, n, args, args.cache_fill)
-                    if jout:
-                        jout.write(json.dumps({"variant": variant, "profile": profile, "phase": phase, "seq_len": n,
-                                               "out": out}) + "\n")
-                        jout.flush()
-                    if out["status"] != "ok":
-                        line = "%-16s %-8s %-8s %7d %s: %s" % (variant[:16], profile, phase, n, out["status"], out["message"][:120])
-                    else:
-                        s = summarize(out)
-                        line = "%-16s %-8s %-8s %7d %-9s %9s %9s %8s %8s %8s %8s %9s %8s" % (
-                            variant[:16], profile, phase, n, s["fill"], _f(s["lat_ms"], "%.3f"), _f(s["lat_min"], "%.3f"),
-                            _f(s["floor_ms"], "%.3f"), _f(s["peak_gib"], "%.3f"), _f(s["incl_gib"], "%.3f"),
-                            _f(s["analytic_gib"], "%.3f"), _f(s["tok_s"], "%.1f"), _f(s["prefill_ms"], "%.1f"))
-                    rows.append(line)
-                    print(line)
-                    sys.stdout.flush()
+            for phase, n in plan:
+                out = run_cell(w, phase, n, args, args.cache_fill)
+                if jout:
+                    jout.write(json.dumps({"variant": variant, "profile": profile, "phase": phase, "seq_len": n,
+                                           "out": out}) + "\n")
+                    jout.flush()
+                if out["status"] != "ok":
+                    line = "%-16s %-8s %-8s %7d %s: %s" % (variant[:16], profile, phase, n, out["status"], out["message"][:120])
+                else:
+                    s = summarize(out)
+                    line = "%-16s %-8s %-8s %7d %-9s %9s %9s %8s %8s %8s %8s %9s %8s" % (
+                        variant[:16], profile, phase, n, s["fill"], _f(s["lat_ms"], "%.3f"), _f(s["lat_min"], "%.3f"),
+                        _f(s["floor_ms"], "%.3f"), _f(s["peak_gib"], "%.3f"), _f(s["incl_gib"], "%.3f"),
+                        _f(s["analytic_gib"], "%.3f"), _f(s["tok_s"], "%.1f"), _f(s["prefill_ms"], "%.1f"))
+                rows.append(line)
+                print(line)
+                sys.stdout.flush()
             w.close()
     print("\n" + hdr)
     for line in rows:

@@ -192,11 +192,11 @@ if _TRITON:
                             BLOCK_N: tl.constexpr):
         b = tl.program_id(0)
         grp = tl.program_id(1)
-        NH: tl.constexpr = NKV * G
-        K_OFF: tl.constexpr = NKV * P
-        Q_OFF: tl.constexpr = NKV * P + NKV * N
-        G_OFF: tl.constexpr = NKV * P + NKV * N + NH * N
-        DT_OFF: tl.constexpr = G_OFF + NH * P
+        NH = NKV * G
+        K_OFF = NKV * P
+        Q_OFF = NKV * P + NKV * N
+        G_OFF = NKV * P + NKV * N + NH * N
+        DT_OFF = G_OFF + NH * P
         zb = Z + b * stride_zb
         cs = CS + b * stride_csb
         offs_p = tl.arange(0, P)

@@ -50,10 +50,6 @@ def _llama_config(cfg, theta, n_layers, dtype):
             pass
     if getattr(hc, "_attn_implementation", None) != "sdpa":
         raise RuntimeError("cannot select SDPA attention in transformers' LlamaConfig")
-    try:
-        hc.torch_dtype = dtype
-    except Exception:  # noqa: BLE001
-        pass
     return hc
 
 
