@@ -20,6 +20,20 @@ func vOffset(k, g, d int) int { return (k*(g+2) + g + 1) * d }
 // once (a [attnBlock, context] score block per head).
 const attnBlock = 64
 
+// writeKV stores one token's K (already rotated) and V of every KV head
+// from a packed qkv row into cache column pos.
+func writeKV(ls *layerState, row []float32, pos, cap, nkv, g, d int) {
+	for k := 0; k < nkv; k++ {
+		kr := row[kOffset(k, g, d):][:d]
+		vr := row[vOffset(k, g, d):][:d]
+		base := k*d*cap + pos
+		for i := 0; i < d; i++ {
+			ls.k[base+i*cap] = kr[i]
+			ls.v[base+i*cap] = vr[i]
+		}
+	}
+}
+
 // attentionPrefill runs layer li's attention over T rows of xn (positions
 // p0..p0+T-1), appending K and V to the cache, and writes [T, H] to out.
 func (m *Model) attentionPrefill(st *State, li int, xn, out []float32, T, p0 int, cos, sin []float32) {
@@ -39,40 +53,40 @@ func (m *Model) attentionPrefill(st *State, li int, xn, out []float32, T, p0 int
 			ropeApply(row[qOffset(h, g, d):][:d], cs, sn)
 		}
 		for k := 0; k < nkv; k++ {
-			kr := row[kOffset(k, g, d):][:d]
-			ropeApply(kr, cs, sn)
-			copy(ls.k[(k*cap+p0+t)*d:], kr)
-			copy(ls.v[(k*cap+p0+t)*d:], row[vOffset(k, g, d):][:d])
+			ropeApply(row[kOffset(k, g, d):][:d], cs, sn)
 		}
+		writeKV(ls, row, p0+t, cap, nkv, g, d)
 	}
 	o := make([]float32, T*H)
 	scale := float32(1 / math.Sqrt(float64(d)))
 	n := p0 + T
-	scores := make([]float32, min(attnBlock, T)*n)
-	for h := 0; h < nh; h++ {
+	block := min(attnBlock, T)
+	scores := make([]float32, nh*block*n)
+	parallelFor(nh, T*n*d, func(_, h int) {
 		k := h / g
-		K := ls.k[k*cap*d : (k*cap+n)*d]
-		V := ls.v[k*cap*d : (k*cap+n)*d]
+		KT := ls.k[k*d*cap:] // [d, cap]
+		VT := ls.v[k*d*cap:]
 		qo := qOffset(h, g, d)
 		for i0 := 0; i0 < T; i0 += attnBlock {
 			bl := min(attnBlock, T-i0)
 			nk := p0 + i0 + bl // keys visible to the block's last row
-			S := scores[:bl*nk]
-			impl.Sgemm(blas.NoTrans, blas.Trans, bl, nk, d, scale, qkv[i0*W+qo:], W, K, d, 0, S, nk)
+			S := scores[h*block*n:][:bl*nk]
+			// S = Q Kᵀ / sqrt(d), causal softmax, O = S V
+			impl.Sgemm(blas.NoTrans, blas.NoTrans, bl, nk, d, scale, qkv[i0*W+qo:], W, KT, cap, 0, S, nk)
 			for r := 0; r < bl; r++ {
 				row := S[r*nk : (r+1)*nk]
 				valid := p0 + i0 + r + 1
 				softmaxRow(row[:valid])
 				clear(row[valid:])
 			}
-			impl.Sgemm(blas.NoTrans, blas.NoTrans, bl, d, nk, 1, S, nk, V, d, 0, o[i0*H+h*d:], H)
+			impl.Sgemm(blas.NoTrans, blas.Trans, bl, d, nk, 1, S, nk, VT, cap, 0, o[i0*H+h*d:], H)
 		}
-	}
+	})
 	linear(out, o, l.Wo, T, H, H)
 }
 
 // attentionStep runs layer li's attention for the token at pos (st.xn),
-// writing its K and V into cache slot pos and the output to st.out.
+// writing its K and V into cache column pos and the output to st.out.
 func (m *Model) attentionStep(st *State, li, pos int) {
 	c := m.Config
 	l := &m.Layers[li]
@@ -89,23 +103,39 @@ func (m *Model) attentionStep(st *State, li, pos int) {
 		ropeApply(qkv[qOffset(h, g, d):][:d], cs, sn)
 	}
 	for k := 0; k < nkv; k++ {
-		kr := qkv[kOffset(k, g, d):][:d]
-		ropeApply(kr, cs, sn)
-		copy(ls.k[(k*cap+pos)*d:], kr)
-		copy(ls.v[(k*cap+pos)*d:], qkv[vOffset(k, g, d):][:d])
+		ropeApply(qkv[kOffset(k, g, d):][:d], cs, sn)
 	}
+	writeKV(ls, qkv, pos, cap, nkv, g, d)
 	n := pos + 1
 	scale := float32(1 / math.Sqrt(float64(d)))
 	o := st.mix[:H]
-	S := st.scores[:n]
-	for h := 0; h < nh; h++ {
-		k := h / g
-		K := ls.k[k*cap*d : (k*cap+n)*d]
-		V := ls.v[k*cap*d : (k*cap+n)*d]
-		// scores = K q / sqrt(d); out = Vᵀ softmax(scores)
-		impl.Sgemv(blas.NoTrans, n, d, scale, K, d, qkv[qOffset(h, g, d):], 1, 0, S, 1)
-		softmaxRow(S)
-		impl.Sgemv(blas.Trans, n, d, 1, V, d, S, 1, 0, o[h*d:(h+1)*d], 1)
-	}
+	// Per KV head, the g query heads of its group share each pass over a
+	// cache row (one row per channel), so the cache is read once per step.
+	parallelFor(nkv, 2*nh*n*d, func(_, k int) {
+		KT := ls.k[k*d*cap:] // [d, cap]
+		VT := ls.v[k*d*cap:]
+		S := st.scores[k*g*cap:]
+		for j := 0; j < g; j++ {
+			clear(S[j*cap : j*cap+n])
+		}
+		// scores_j = Σ_i q_j[i]/sqrt(d) · Kᵀ[i, :n]
+		for i := 0; i < d; i++ {
+			row := KT[i*cap : i*cap+n]
+			for j := 0; j < g; j++ {
+				q := qkv[qOffset(k*g+j, g, d)+i] * scale
+				impl.Saxpy(n, q, row, 1, S[j*cap:j*cap+n], 1)
+			}
+		}
+		for j := 0; j < g; j++ {
+			softmaxRow(S[j*cap : j*cap+n])
+		}
+		// out_j[i] = Vᵀ[i, :n] · p_j
+		for i := 0; i < d; i++ {
+			row := VT[i*cap : i*cap+n]
+			for j := 0; j < g; j++ {
+				o[(k*g+j)*d+i] = impl.Sdot(n, row, 1, S[j*cap:j*cap+n], 1)
+			}
+		}
+	})
 	linear(st.out, o, l.Wo, 1, H, H)
 }

@@ -17,12 +17,12 @@ type State struct {
 
 	// Step scratch.
 	x, xn, proj, mix, y, out, h1, h3, logits []float32
-	scores                                   []float32 // [cap]
+	scores                                   []float32 // [nh, cap]
 	cos, sin                                 [2][]float32
 }
 
 type layerState struct {
-	k, v []float32 // attention: [nkv][cap][d], after RoPE
+	k, v []float32 // attention: [nkv][d][cap] (transposed: one row per channel), K after RoPE
 	conv []float32 // Mamba-2: [C][K-1], the previous K-1 pre-conv inputs, oldest first
 	ssm  []float32 // Mamba-2: [nh][d][N]
 }
@@ -77,17 +77,17 @@ func (s *State) grow(n int) {
 			continue
 		}
 		ls := &s.layers[i]
-		k, v := make([]float32, nkv*n*d), make([]float32, nkv*n*d)
+		k, v := make([]float32, nkv*d*n), make([]float32, nkv*d*n)
 		if ls.k != nil {
-			for h := 0; h < nkv; h++ {
-				copy(k[h*n*d:h*n*d+s.Pos*d], ls.k[h*s.cap*d:])
-				copy(v[h*n*d:h*n*d+s.Pos*d], ls.v[h*s.cap*d:])
+			for r := 0; r < nkv*d; r++ { // one row per (KV head, channel)
+				copy(k[r*n:r*n+s.Pos], ls.k[r*s.cap:])
+				copy(v[r*n:r*n+s.Pos], ls.v[r*s.cap:])
 			}
 		}
 		ls.k, ls.v = k, v
 	}
 	if s.m.Config.CountKind(configs.KindAttention) > 0 {
-		s.scores = make([]float32, n)
+		s.scores = make([]float32, c.Heads*n)
 	}
 	s.cap = n
 }
