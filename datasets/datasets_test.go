@@ -349,3 +349,39 @@ func FuzzMMMUParquet(f *testing.F) {
 		})
 	})
 }
+
+func TestLLaVAOptionsAndRefs(t *testing.T) {
+	opts := []Option{{"A", "x"}, {"B", "y"}, {"D", "z"}}
+	if got := LLaVAOptions(opts); len(got) != 2 {
+		t.Errorf("LLaVA stops at the first NaN option: %+v", got)
+	}
+	d, err := LoadVLMEvalKitTSV("testdata/mmbench/MMBench_DEV_EN_fixture.tsv", MMBench)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, _ := d.Lookup("2000000")
+	im, err := d.ResolveImage(pass.Images[0])
+	if err != nil || im.Base64 == "" {
+		t.Errorf("ref not resolved: %+v %v", im, err)
+	}
+}
+
+func TestTextVQATSVAnswerList(t *testing.T) {
+	in := "index\tquestion\tanswer\n0\twhat?\t['nokia', \"it's\", 'nokia']\n1\tq\tplain\n2\tq\t['broken\n"
+	tb, err := ParseTSV("tv.tsv", strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.Rows = tb.Rows[:2]
+	items, err := ItemsFromTable(tb, TextVQA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items[0].Answers) != 3 || items[0].Answers[1].Answer != "it's" || len(items[1].Answers) != 1 {
+		t.Errorf("%+v", items)
+	}
+	tb2, _ := ParseTSV("tv.tsv", strings.NewReader(in))
+	if _, err := ItemsFromTable(tb2, TextVQA); err == nil || !strings.Contains(err.Error(), "tv.tsv:4") {
+		t.Errorf("broken list: %v", err)
+	}
+}

@@ -136,3 +136,32 @@ func (d *Dataset) Categories() []string {
 	sort.Strings(out)
 	return out
 }
+
+// LLaVAOptions returns the options as LLaVA's MMBench loader sees them: it
+// stops at the first missing (NaN) option column, so a gap (A, B, -, D)
+// hides every later option. VLMEvalKit's build_choices keeps them all.
+func LLaVAOptions(opts []Option) []Option {
+	for i, o := range opts {
+		if o.Letter != string(rune('A'+i)) {
+			return opts[:i]
+		}
+	}
+	return opts
+}
+
+// ResolveImage follows a VLMEvalKit image reference (an image cell that
+// holds the index of the row with the image, as MMBench's circular passes
+// do) and returns the image that holds data.
+func (d *Dataset) ResolveImage(im Image) (Image, error) {
+	for hops := 0; im.Ref != "" && hops < 4; hops++ {
+		it, ok := d.Lookup(im.Ref)
+		if !ok || len(it.Images) == 0 {
+			return Image{}, fmt.Errorf("%s: image refers to index %s, which has no image", d.Path, im.Ref)
+		}
+		im = it.Images[0]
+	}
+	if im.Ref != "" {
+		return Image{}, fmt.Errorf("%s: image reference chain too long at %s", d.Path, im.Ref)
+	}
+	return im, nil
+}
