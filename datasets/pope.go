@@ -13,6 +13,7 @@ import (
 // jsonID renders a JSON id (number or string) as a string key.
 type jsonID string
 
+// UnmarshalJSON accepts a JSON string or number.
 func (j *jsonID) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {

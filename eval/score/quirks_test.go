@@ -40,7 +40,7 @@ func TestPOPEZipByOrder(t *testing.T) {
 // LLaVA's ScienceQA parser returns a letter beyond the choices; it is wrong.
 func TestScienceQALetterBeyondChoices(t *testing.T) {
 	d := &datasets.Dataset{Bench: "scienceqa", Items: []datasets.Item{{Bench: "scienceqa", ID: "1", Answer: "C", Where: "p",
-		Options: []datasets.Option{{"A", "x"}, {"B", "y"}, {"C", "z"}}}}}
+		Options: []datasets.Option{{Letter: "A", Text: "x"}, {Letter: "B", Text: "y"}, {Letter: "C", Text: "z"}}}}}
 	for text, want := range map[string]float64{"The answer is F.": 0, "The answer is C.": 100, "C": 100, "C.": 0} {
 		preds := &datasets.Predictions{Format: datasets.PredLLaVA, Preds: []datasets.Prediction{{Key: "1", Pos: -1, Text: text}}}
 		res, err := Score("scienceqa", d, preds, "llava")

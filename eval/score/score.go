@@ -17,7 +17,10 @@ import (
 // duplicate, a malformed value); the CLI exits 2 on it.
 type InputError struct{ Err error }
 
+// Error returns the wrapped error's message.
 func (e *InputError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *InputError) Unwrap() error { return e.Err }
 
 func inputErr(format string, a ...any) error { return &InputError{fmt.Errorf(format, a...)} }
