@@ -395,4 +395,3 @@ func moduleVersion(path string) string {
 	}
 	return "unknown"
 }
-
