@@ -139,3 +139,33 @@ func (m *Model) attentionStep(st *State, li, pos int) {
 	})
 	linear(st.out, o, l.Wo, 1, H, H)
 }
+
+// unpackWqkv splits a packed wqkv [(nh+2nkv)d, H] into Wq [nh d, H] (query
+// head order), Wk and Wv [nkv d, H]: the reshape (nkv, g+2, d, H) of
+// MODEL.md.
+func unpackWqkv(wqkv []float32, nh, nkv, d, H int) (wq, wk, wv []float32) {
+	g := nh / nkv
+	wq, wk, wv = make([]float32, nh*d*H), make([]float32, nkv*d*H), make([]float32, nkv*d*H)
+	for h := 0; h < nh; h++ {
+		copy(wq[h*d*H:(h+1)*d*H], wqkv[qOffset(h, g, d)*H:])
+	}
+	for k := 0; k < nkv; k++ {
+		copy(wk[k*d*H:(k+1)*d*H], wqkv[kOffset(k, g, d)*H:])
+		copy(wv[k*d*H:(k+1)*d*H], wqkv[vOffset(k, g, d)*H:])
+	}
+	return wq, wk, wv
+}
+
+// packWqkv is the inverse of unpackWqkv.
+func packWqkv(wq, wk, wv []float32, nh, nkv, d, H int) []float32 {
+	g := nh / nkv
+	out := make([]float32, (nh+2*nkv)*d*H)
+	for h := 0; h < nh; h++ {
+		copy(out[qOffset(h, g, d)*H:], wq[h*d*H:(h+1)*d*H])
+	}
+	for k := 0; k < nkv; k++ {
+		copy(out[kOffset(k, g, d)*H:], wk[k*d*H:(k+1)*d*H])
+		copy(out[vOffset(k, g, d)*H:], wv[k*d*H:(k+1)*d*H])
+	}
+	return out
+}
