@@ -102,9 +102,7 @@ class Server(object):
         self.out.flush()
 
     def log(self, level, message):
-        """Send a log message (and copy it to stderr)."""
-        self.err.write("[ssmbench_torch] %s: %s\n" % (level, message))
-        self.err.flush()
+        """Send a log message (the engine shows and records it)."""
         self.send({"type": "log", "level": level, "message": message})
 
     def _error(self, rid, exc):

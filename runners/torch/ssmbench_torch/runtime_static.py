@@ -40,6 +40,7 @@ class StaticRuntime(object):
         self.kv_layout = "interleaved" if style == "paper" else "split"
         self.ssm_dtype = opts["ssm_state_torch_dtype"]
         self.segment = int(opts.get("prefill_segment", 0))
+        self.ssd_segment = int(opts.get("ssd_segment", 16384))
         self.sync_each = opts.get("decode_sync", "on" if style == "paper" else "off") == "on"
         cfg = self.cfg
         self.inv_freq = {}
@@ -90,6 +91,8 @@ class StaticRuntime(object):
             "sampling": "argmax inside graph" if self.style == "matched" else "argmax outside graph",
             "decode_sync": "per step" if self.sync_each else "none",
             "prefill_segment": str(self.segment) if self.segment else "whole sequence",
+            "mamba_prefill_segment": (lambda n: str(n) if n else "whole sequence")(
+                self.segment if self.style == "matched" else self.ssd_segment),
         }
         return i
 
@@ -202,7 +205,7 @@ class StaticRuntime(object):
         cfg = self.cfg
         B, T, _ = h.shape
         Cc, nh, nkv, P, N = cfg.conv_channels, cfg.heads, cfg.kv_heads, cfg.head_dim, cfg.d_state
-        S = (self.segment or T) if self.style == "matched" else T
+        S = (self.segment or T) if self.style == "matched" else (self.ssd_segment or T)
         cstate = torch.zeros(B, Cc, cfg.conv_kernel - 1, dtype=self.dtype, device=self.device)
         init = None
         outs = []

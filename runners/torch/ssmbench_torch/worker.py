@@ -28,7 +28,9 @@ OPTION_DOCS = {
     "cuda_graph": "on (default) | off: capture the decode step of the static runtime",
     "kernels": "triton (default) | torch: use the Triton kernels where they pass their check",
     "ssm_state_dtype": "model (default) | fp32 | bf16: dtype the SSM decode state is stored in",
-    "prefill_segment": "tokens per prefill segment of the matched runtime (default 16384; 0 = whole)",
+    "prefill_segment": "tokens per prefill segment of the matched runtime (MLP and Mamba layers; default 16384; 0 = whole)",
+    "ssd_segment": "tokens per segment of the paper runtime's Mamba prefill (default 16384, bounding the plain-torch SSD's "
+                   "intermediates near mamba_ssm's; 0 = whole)",
     "decode_sync": "on | off: host sync after every generated token (default on for paper, off for matched)",
     "image_tiles": "image tiles in a generate prompt (default 3 = 768 image tokens, when they fit; 0 = text only)",
     "tf32": "off (default) | on: TF32 matmuls for fp32 models",
@@ -213,7 +215,7 @@ class TorchBackend(object):
         if unknown:
             raise BadRequest("load.options.%s is not a torch-runner option (known: %s)" % (unknown[0], ", ".join(sorted(OPTION_DOCS))))
         o = {"cache_alloc": "cell", "cuda_graph": "on", "kernels": "triton", "ssm_state_dtype": "model",
-             "prefill_segment": "16384" if profile == "matched" else "0",
+             "prefill_segment": "16384" if profile == "matched" else "0", "ssd_segment": "16384",
              "decode_sync": "on" if profile == "paper" else "off", "image_tiles": "3", "tf32": "off",
              "fill_auto": "prefill" if profile == "paper" else "synthetic"}
         o.update({k: str(v) for k, v in raw.items()})
@@ -223,7 +225,7 @@ class TorchBackend(object):
         for k, vals in allowed.items():
             if o[k] not in vals:
                 raise BadRequest("load.options.%s = %r (want one of %s)" % (k, o[k], ", ".join(vals)))
-        for k in ("prefill_segment", "image_tiles"):
+        for k in ("prefill_segment", "ssd_segment", "image_tiles"):
             try:
                 if int(o[k]) < 0:
                     raise ValueError

@@ -86,7 +86,7 @@ class TestParityWithOracle(unittest.TestCase):
                 T = 37
                 runs = [("matched", {}), ("matched", {"prefill_segment": "20"}), ("matched", {"ssm_state_dtype": "fp32"})]
                 if variant != "hovle-tiny":
-                    runs.append(("paper", {}))
+                    runs += [("paper", {}), ("paper", {"ssd_segment": "20"})]
                 else:
                     try:
                         import transformers  # noqa: F401
