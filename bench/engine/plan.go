@@ -72,10 +72,12 @@ func (c Cell) String() string {
 }
 
 // cost ranks cells from cheap to expensive: by tokens of context, then by
-// phase (a decode step is cheaper than a prefill of the same length).
+// phase (a decode step is cheaper than a prefill of the same length). A
+// generate cell counts each new token as a long prompt's worth of work, so
+// it runs after the decode and prefill cells of moderate length.
 func (c Cell) cost() (int, int) {
 	phase := map[string]int{"decode": 0, "prefill": 1, "generate": 2}[c.Phase]
-	return c.SeqLen * c.Batch, phase
+	return (c.SeqLen + 256*c.NewTokens) * c.Batch, phase
 }
 
 // Plan expands a spec's grids into cells and orders them.
