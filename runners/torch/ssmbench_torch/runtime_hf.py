@@ -97,8 +97,8 @@ class HFRuntime(object):
         for n, t in list(self.layers.named_parameters()) + list(self.layers.named_buffers()):
             if t.device.type == "meta":
                 raise RuntimeError("transformers layer tensor %s was not replaced" % n)
-        self.rot_emb = ml.LlamaRotaryEmbedding(config=hcfg_emb, device=self.device)
-        self.rot_llm = ml.LlamaRotaryEmbedding(config=self.hcfg, device=self.device)
+        self.rot_emb = ml.LlamaRotaryEmbedding(config=hcfg_emb).to(self.device)
+        self.rot_llm = ml.LlamaRotaryEmbedding(config=self.hcfg).to(self.device)
         for rot, th in ((self.rot_emb, cfg.rope_theta_emb), (self.rot_llm, cfg.rope_theta_llm)):
             want = ops.rope_inv_freq(th, cfg.head_dim, self.device).float()
             got = rot.inv_freq.float()

@@ -29,6 +29,22 @@ from . import kernels as K
 from . import ops
 
 
+_WARMUP_STREAMS = {}
+
+
+def warmup_stream(device):
+    """One side stream per device for the pre-capture warm-up runs.
+
+    cuBLAS keeps a workspace per (handle, stream); a fresh stream per capture
+    would leak one workspace (tens of MiB) per cell and inflate the memory
+    measured by later cells.
+    """
+    key = str(device)
+    if key not in _WARMUP_STREAMS:
+        _WARMUP_STREAMS[key] = torch.cuda.Stream(device=device)
+    return _WARMUP_STREAMS[key]
+
+
 class StaticRuntime(object):
     """Prefill and decode over preallocated caches for one model."""
 
@@ -349,7 +365,7 @@ class StaticRuntime(object):
         if not self.use_graph:
             return
         self.pos.zero_()
-        s = torch.cuda.Stream()
+        s = warmup_stream(self.device)
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
             for _ in range(2):
