@@ -115,7 +115,7 @@ def checkpoint_index(directory):
     """Map every tensor name of a checkpoint directory to its TensorInfo.
 
     Uses model.safetensors.index.json when present (its weight_map must agree
-    with the shards), else every *.safetensors file in the directory.
+    with the shards), else model.safetensors, else every *.safetensors file.
     """
     idx = os.path.join(directory, "model.safetensors.index.json")
     if os.path.isfile(idx):
@@ -127,6 +127,8 @@ def checkpoint_index(directory):
         if not isinstance(wm, dict):
             raise SafetensorsError("%s: weight_map missing" % idx)
         files = sorted(set(wm.values()))
+    elif os.path.isfile(os.path.join(directory, "model.safetensors")):
+        files, wm = ["model.safetensors"], None
     else:
         files = sorted(f for f in os.listdir(directory) if f.endswith(".safetensors"))
         wm = None

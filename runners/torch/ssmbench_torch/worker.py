@@ -106,7 +106,6 @@ class TorchBackend(object):
                 if uuid is not None:
                     s = str(uuid)
                     dev["uuid"] = s if s.startswith("GPU-") else "GPU-" + s
-                env["cuda_driver"] = str(getattr(torch.version, "cuda", ""))
                 env["gpu_capability"] = "%d.%d" % (p.major, p.minor)
                 caps["memory_cap"] = True
         return {"runner": {"name": "torch", "version": __version__}, "device": dev, "capabilities": caps, "env": env}
