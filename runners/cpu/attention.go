@@ -2,8 +2,6 @@ package cpu
 
 import (
 	"math"
-
-	"gonum.org/v1/gonum/blas"
 )
 
 // Packed wqkv layout (InternLM2): the projection output of one token is
@@ -60,26 +58,39 @@ func (m *Model) attentionPrefill(st *State, li int, xn, out []float32, T, p0 int
 	o := make([]float32, T*H)
 	scale := float32(1 / math.Sqrt(float64(d)))
 	n := p0 + T
+	// Row-major copies of each KV head's keys [n, d], for S = Q Kᵀ.
+	keys := make([]float32, nkv*n*d)
+	for k := 0; k < nkv; k++ {
+		for i := 0; i < d; i++ {
+			row := ls.k[(k*d+i)*cap:][:n]
+			for s, v := range row {
+				keys[(k*n+s)*d+i] = v
+			}
+		}
+	}
 	block := min(attnBlock, T)
 	scores := make([]float32, nh*block*n)
 	parallelFor(nh, T*n*d, func(_, h int) {
 		k := h / g
-		KT := ls.k[k*d*cap:] // [d, cap]
-		VT := ls.v[k*d*cap:]
+		K := keys[k*n*d:]    // [n, d]
+		VT := ls.v[k*d*cap:] // [d, cap]
 		qo := qOffset(h, g, d)
 		for i0 := 0; i0 < T; i0 += attnBlock {
 			bl := min(attnBlock, T-i0)
 			nk := p0 + i0 + bl // keys visible to the block's last row
 			S := scores[h*block*n:][:bl*nk]
-			// S = Q Kᵀ / sqrt(d), causal softmax, O = S V
-			impl.Sgemm(blas.NoTrans, blas.NoTrans, bl, nk, d, scale, qkv[i0*W+qo:], W, KT, cap, 0, S, nk)
+			// S = Q Kᵀ / sqrt(d), causal softmax, O = S V (= S VTᵀ)
+			matmulNTStrided(S, nk, qkv[i0*W+qo:], W, K, d, bl, nk, d)
 			for r := 0; r < bl; r++ {
 				row := S[r*nk : (r+1)*nk]
 				valid := p0 + i0 + r + 1
+				for i := range row[:valid] {
+					row[i] *= scale
+				}
 				softmaxRow(row[:valid])
 				clear(row[valid:])
 			}
-			impl.Sgemm(blas.NoTrans, blas.Trans, bl, d, nk, 1, S, nk, VT, cap, 0, o[i0*H+h*d:], H)
+			matmulNTStrided(o[i0*H+h*d:], H, S, nk, VT, cap, bl, d, nk)
 		}
 	})
 	linear(out, o, l.Wo, T, H, H)

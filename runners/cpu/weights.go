@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/ssmbench/ssmbench/runners/configs"
 	"github.com/ssmbench/ssmbench/runners/safetensors"
@@ -71,8 +72,9 @@ type Vision struct {
 	Proj2B   []float32 // [H]
 }
 
-// Model is the reference model: fp32 weights for one configuration. It is
-// immutable after construction and may be shared by concurrent States.
+// Model is the reference model: fp32 weights for one configuration. Its
+// weights are immutable after construction, and it may be shared by
+// concurrent States (the synthetic-fill calibration cache is locked).
 type Model struct {
 	Config    *configs.Model
 	TextEmbed []float32 // embedding_model.llm_text_embeddings.weight [TextVocab, H]
@@ -85,6 +87,9 @@ type Model struct {
 	params []*Param
 	byName map[string]*Param
 	rope   [2]*rope // RoPE tables of the embedding and LLM parts
+
+	calibMu sync.Mutex
+	calib   map[int]*calibration // synthetic-fill calibrations by length
 }
 
 // Params returns every parameter in canonical order (the checkpoint's
