@@ -48,6 +48,8 @@ def warmup_stream(device):
 class StaticRuntime(object):
     """Prefill and decode over preallocated caches for one model."""
 
+    keeps_caches = True  # with cache_alloc=load the caches (and graph) outlive a cell
+
     def __init__(self, w, style, opts, kernels_ok, log):
         self.w, self.cfg, self.style, self.log = w, w.cfg, style, log
         self.device, self.dtype = w.device, w.dtype

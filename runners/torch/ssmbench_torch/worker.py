@@ -274,7 +274,9 @@ class TorchBackend(object):
         self.cell_state = None
         if self.runtime is not None:
             try:
-                if self.load_req is None or self.load_req["opts"]["cache_alloc"] != "load":
+                keep = (self.load_req is not None and self.load_req["opts"]["cache_alloc"] == "load"
+                        and getattr(self.runtime, "keeps_caches", False))
+                if not keep:
                     self.runtime.free()
             except Exception:  # noqa: BLE001
                 traceback.print_exc()

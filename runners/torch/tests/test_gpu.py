@@ -15,7 +15,6 @@ from tests.util import HAVE_TORCH, TinyCheckpoint, gpu_or_skip, needs_torch
 if HAVE_TORCH:
     import torch
     from ssmbench_torch import config, kcheck, kernels, parity
-    from ssmbench_torch.protocol import RunnerError
     from ssmbench_torch.worker import Log, TorchBackend
     from tests import oracle
 

@@ -1,6 +1,5 @@
 """Model math on CPU in fp32 against an independent float64 oracle (needs PyTorch and NumPy)."""
 
-import json
 import os
 import unittest
 
@@ -184,6 +183,21 @@ class TestWorkerCells(unittest.TestCase):
             outs.append(rt.step().clone())
         self.assertTrue(torch.equal(outs[0], outs[1]) and torch.equal(outs[1], outs[2]))
         be.end()
+        be.close()
+
+    def test_cache_alloc_load_keeps_caches(self):
+        be = TorchBackend(log=Log(), device="cpu")
+        cfg = config.load("mmmamba-hybrid-tiny")
+        be.load({"variant": "h", "config": cfg.raw, "weights": {"kind": "random", "seed": 2}, "dtype": "fp32",
+                 "profile": "matched", "max_seq_len": 100, "options": {"cache_alloc": "load"}})
+        cap = be.runtime.capacity
+        self.assertGreaterEqual(cap, 101)
+        for n in (20, 60):
+            m, i = be.cell({"phase": "decode", "seq_len": n, "batch": 1, "cache_fill": "synthetic", "seed": 1})
+            self.assertEqual(i["cache_capacity_tokens"], str(cap))
+            be.rep(0, False)
+            be.end()
+            self.assertEqual(be.runtime.capacity, cap)
         be.close()
 
     def test_bad_options_and_profiles(self):
