@@ -2,8 +2,7 @@ package cpu
 
 import (
 	"math"
-
-	"gonum.org/v1/gonum/blas"
+	"runtime"
 )
 
 // mambaDims are the Mamba-2 mixer's sizes.
@@ -118,20 +117,29 @@ func (m *Model) gateOut(l *Layer, D mambaDims, y, z, out []float32, T int) {
 func ssdScan(D mambaDims, Q int, post, dt []float32, A []float64, S, y []float32, T int) {
 	P, N := D.d, D.N
 	Y := D.nh * D.d
-	cs := make([]float64, Q)
-	ecs := make([]float64, Q)  // exp(cs_t)
-	necs := make([]float64, Q) // exp(-cs_t)
-	G := make([]float32, Q*Q)
-	tmp := make([]float32, Q*P)
-	xw := make([]float32, Q*P)
+	type scratch struct {
+		cs, ecs, necs      []float64
+		G, tmp, xt, bt, st []float32
+	}
+	workers := make([]*scratch, runtime.GOMAXPROCS(0))
 	for t0 := 0; t0 < T; t0 += Q {
 		L := min(Q, T-t0)
-		for h := 0; h < D.nh; h++ {
+		parallelFor(D.nh, D.nh*L*(L+P)*N, func(w, h int) {
+			sc := workers[w]
+			if sc == nil {
+				sc = &scratch{
+					cs: make([]float64, Q), ecs: make([]float64, Q), necs: make([]float64, Q),
+					G: make([]float32, Q*Q), tmp: make([]float32, Q*P), xt: make([]float32, P*Q),
+					bt: make([]float32, N*Q), st: make([]float32, P*N),
+				}
+				workers[w] = sc
+			}
 			j := h / D.g
 			Sh := S[h*P*N : (h+1)*P*N]
 			X := post[t0*D.C+D.vOff+j*P:]
 			B := post[t0*D.C+D.kOff+j*N:]
 			Cm := post[t0*D.C+D.qOff+h*N:]
+			cs, ecs, necs := sc.cs, sc.ecs, sc.necs
 			var acc float64
 			for t := 0; t < L; t++ {
 				acc += float64(dt[(t0+t)*D.nh+h]) * A[h]
@@ -146,27 +154,38 @@ func ssdScan(D mambaDims, Q int, post, dt []float32, A []float64, S, y []float32
 					necs[t] = math.Exp(-cs[t])
 				}
 			}
+			decay := func(t, s int) float64 {
+				if factored {
+					return ecs[t] * necs[s]
+				}
+				return math.Exp(cs[t] - cs[s])
+			}
+			// Transposed chunk inputs: xt [P, L] and bt [N, L].
+			xt, bt := sc.xt[:P*L], sc.bt[:N*L]
+			for s := 0; s < L; s++ {
+				xr, br := X[s*D.C:s*D.C+P], B[s*D.C:s*D.C+N]
+				for p, v := range xr {
+					xt[p*L+s] = v
+				}
+				for n, v := range br {
+					bt[n*L+s] = v
+				}
+			}
 			// G = C Bᵀ, masked and weighted by decay and dt.
-			g := G[:L*L]
-			impl.Sgemm(blas.NoTrans, blas.Trans, L, L, N, 1, Cm, D.C, B, D.C, 0, g, L)
+			g := sc.G[:L*L]
+			matmulNTStrided(g, L, Cm, D.C, B, D.C, L, L, N)
 			for t := 0; t < L; t++ {
 				row := g[t*L : (t+1)*L]
 				for s := 0; s <= t; s++ {
-					var w float64
-					if factored {
-						w = ecs[t] * necs[s]
-					} else {
-						w = math.Exp(cs[t] - cs[s])
-					}
-					row[s] = float32(float64(row[s]) * w * float64(dt[(t0+s)*D.nh+h]))
+					row[s] = float32(float64(row[s]) * decay(t, s) * float64(dt[(t0+s)*D.nh+h]))
 				}
 				clear(row[t+1:])
 			}
 			Yh := y[t0*Y+h*P:]
-			impl.Sgemm(blas.NoTrans, blas.NoTrans, L, P, L, 1, g, L, X, D.C, 0, Yh, Y)
-			// Contribution of the state entering the chunk.
-			tp := tmp[:L*P]
-			impl.Sgemm(blas.NoTrans, blas.Trans, L, P, N, 1, Cm, D.C, Sh, N, 0, tp, P)
+			matmulNTStrided(Yh, Y, g, L, xt, L, L, P, L)
+			// Contribution of the state entering the chunk: exp(cs_t) C_t·S.
+			tp := sc.tmp[:L*P]
+			matmulNTStrided(tp, P, Cm, D.C, Sh, N, L, P, N)
 			for t := 0; t < L; t++ {
 				e := float32(ecs[t])
 				yr := Yh[t*Y : t*Y+P]
@@ -174,23 +193,20 @@ func ssdScan(D mambaDims, Q int, post, dt []float32, A []float64, S, y []float32
 					yr[p] += e * v
 				}
 			}
-			// State leaving the chunk.
-			xs := xw[:L*P]
+			// State leaving the chunk: exp(cs_L) S + Σ_s w_s x_s B_sᵀ.
 			for s := 0; s < L; s++ {
-				var w float64
-				if factored {
-					w = ecs[L-1] * necs[s]
-				} else {
-					w = math.Exp(cs[L-1] - cs[s])
-				}
-				ws := float32(w * float64(dt[(t0+s)*D.nh+h]))
-				xr := X[s*D.C : s*D.C+P]
-				for p, v := range xr {
-					xs[s*P+p] = ws * v
+				ws := float32(decay(L-1, s) * float64(dt[(t0+s)*D.nh+h]))
+				for p := 0; p < P; p++ {
+					xt[p*L+s] *= ws
 				}
 			}
-			impl.Sgemm(blas.Trans, blas.NoTrans, P, N, L, 1, xs, P, B, D.C, float32(ecs[L-1]), Sh, N)
-		}
+			upd := sc.st[:P*N]
+			matmulNTStrided(upd, N, xt, L, bt, L, P, N, L)
+			e := float32(ecs[L-1])
+			for i, v := range upd {
+				Sh[i] = e*Sh[i] + v
+			}
+		})
 	}
 }
 

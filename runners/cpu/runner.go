@@ -53,6 +53,7 @@ func Hello() *protocol.Message {
 			DTypes:    []string{"fp32"},
 			CacheFill: []string{protocol.FillPrefill, protocol.FillSynthetic},
 			MemoryCap: true,
+			Infer:     true, // see infer.go
 		},
 		Env: env,
 	}
@@ -65,6 +66,9 @@ type Runner struct {
 	fillMax  int
 	capBytes int64
 	cell     *cellRun
+	// ckptDir is the checkpoint directory of safetensors weights ("" for
+	// random weights); infer.go looks for its tokenizer there.
+	ckptDir string
 }
 
 // NewRunner returns a Runner with no model loaded.
@@ -84,7 +88,7 @@ func oom(format string, args ...any) error {
 // config.json), weights random from a seed or from a safetensors directory.
 func (r *Runner) Load(req *protocol.LoadRequest) (map[string]float64, map[string]string, error) {
 	start := time.Now()
-	r.model, r.cell = nil, nil
+	r.model, r.cell, r.ckptDir = nil, nil, ""
 	if req == nil {
 		return nil, nil, fmt.Errorf("load: no load request")
 	}
@@ -148,6 +152,9 @@ func (r *Runner) Load(req *protocol.LoadRequest) (map[string]float64, map[string
 		return nil, nil, err
 	}
 	r.model = m
+	if req.Weights.Kind == "safetensors" {
+		r.ckptDir = req.Weights.Path
+	}
 	info["compute"] = "fp32 (reductions of norms and softmax in fp64)"
 	info["blas"] = "gonum " + moduleVersion("gonum.org/v1/gonum")
 	info["attention"] = "prefill: blocked causal GEMM; decode: GQA-shared GEMV over a channel-major KV cache"
