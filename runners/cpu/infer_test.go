@@ -192,8 +192,8 @@ func TestInferServe(t *testing.T) {
 				t.Errorf("second answer %+v differs from %q", r2, o.Text)
 			}
 			// A text stop string cuts the answer before it.
-			if len(o.Text) >= 4 {
-				stop := o.Text[2:4]
+			if rs := []rune(o.Text); len(rs) >= 3 {
+				stop := string(rs[1:3])
 				req2 := *req
 				req2.Stop = []string{"\x00never", stop}
 				r3 := s.call(&protocol.Message{Type: protocol.TypeInfer, ID: "i3", Infer: &req2})

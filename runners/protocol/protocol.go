@@ -76,6 +76,10 @@ type Message struct {
 	// cell
 	Cell *CellRequest `json:"cell,omitempty"`
 
+	// infer and output (optional capability, see infer.go)
+	Infer  *InferRequest `json:"infer,omitempty"`
+	Output *Output       `json:"output,omitempty"`
+
 	// rep and sample
 	Index  int  `json:"index,omitempty"`
 	Warmup bool `json:"warmup,omitempty"`
@@ -115,6 +119,8 @@ type Capabilities struct {
 	DTypes    []string `json:"dtypes"`
 	CacheFill []string `json:"cache_fill,omitempty"`
 	MemoryCap bool     `json:"memory_cap,omitempty"`
+	// Infer says the runner answers infer requests (see infer.go).
+	Infer bool `json:"infer,omitempty"`
 }
 
 // Weights says where a model's weights come from.
@@ -186,6 +192,8 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("protocol: cell needs seq_len > 0 and batch > 0, got %d and %d", m.Cell.SeqLen, m.Cell.Batch)
 		}
 		return nil
+	case TypeInfer, TypeOutput:
+		return m.validateInfer()
 	case TypeLoaded, TypeReady, TypeRep, TypeSample, TypeEnd, TypeResult:
 		return need(m.ID != "", "id")
 	case TypeError:

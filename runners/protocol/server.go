@@ -69,6 +69,8 @@ func dispatch(req *Message, h Handler) (reply *Message, err error) {
 	case TypeEnd:
 		met, info, err := h.End()
 		return &Message{Type: TypeResult, ID: req.ID, Metrics: met, Info: info}, err
+	case TypeInfer:
+		return dispatchInfer(req, h)
 	case TypeShutdown:
 		return nil, nil
 	default:
