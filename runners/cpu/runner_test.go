@@ -273,3 +273,38 @@ func TestParseSysInfo(t *testing.T) {
 		}
 	}
 }
+
+// Load reads weights from a safetensors checkpoint directory, with the
+// config from the request or, when absent, from the checkpoint.
+func TestLoadSafetensorsWeights(t *testing.T) {
+	m := tinyModel(t, "mmmamba-linear-tiny", 9)
+	dir := t.TempDir()
+	if err := m.Save(dir, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, withConfig := range []bool{true, false} {
+		req := loadMsg(t, "mmmamba-linear-tiny", "fp32", "reference").Load
+		req.Weights = protocol.Weights{Kind: "safetensors", Path: dir}
+		if !withConfig {
+			req.Config = nil
+		}
+		r := NewRunner()
+		met, info, err := r.Load(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if met["param_count"] != float64(m.ParamCount()) || !strings.Contains(info["weights"], dir) {
+			t.Errorf("loaded %v %v", met, info)
+		}
+		for _, p := range m.Params() {
+			if maxRelDiff(r.model.Param(p.Name).Data, p.Data) != 0 {
+				t.Fatalf("%s differs after loading", p.Name)
+			}
+		}
+	}
+	req := loadMsg(t, "mmmamba-linear-tiny", "fp32", "reference").Load
+	req.Weights = protocol.Weights{Kind: "safetensors", Path: t.TempDir()}
+	if _, _, err := NewRunner().Load(req); err == nil || !strings.Contains(err.Error(), "holds neither") {
+		t.Errorf("empty checkpoint dir: %v", err)
+	}
+}
