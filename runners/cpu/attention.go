@@ -122,33 +122,45 @@ func (m *Model) attentionStep(st *State, li, pos int) {
 	o := st.mix[:H]
 	// Per KV head, the g query heads of its group share each pass over a
 	// cache row (one row per channel), so the cache is read once per step.
-	parallelFor(nkv, 2*nh*n*d, func(_, k int) {
-		KT := ls.k[k*d*cap:] // [d, cap]
-		VT := ls.v[k*d*cap:]
-		S := st.scores[k*g*cap:]
-		for j := 0; j < g; j++ {
-			clear(S[j*cap : j*cap+n])
+	if parallelWorth(nkv, 2*nh*n*d) {
+		parallelFor(nkv, 2*nh*n*d, func(_, k int) { attendStep(st, ls, qkv, o, k, n, scale) })
+	} else {
+		for k := 0; k < nkv; k++ {
+			attendStep(st, ls, qkv, o, k, n, scale)
 		}
-		// scores_j = Σ_i q_j[i]/sqrt(d) · Kᵀ[i, :n]
-		for i := 0; i < d; i++ {
-			row := KT[i*cap : i*cap+n]
-			for j := 0; j < g; j++ {
-				q := qkv[qOffset(k*g+j, g, d)+i] * scale
-				impl.Saxpy(n, q, row, 1, S[j*cap:j*cap+n], 1)
-			}
-		}
-		for j := 0; j < g; j++ {
-			softmaxRow(S[j*cap : j*cap+n])
-		}
-		// out_j[i] = Vᵀ[i, :n] · p_j
-		for i := 0; i < d; i++ {
-			row := VT[i*cap : i*cap+n]
-			for j := 0; j < g; j++ {
-				o[(k*g+j)*d+i] = impl.Sdot(n, row, 1, S[j*cap:j*cap+n], 1)
-			}
-		}
-	})
+	}
 	linear(st.out, o, l.Wo, 1, H, H)
+}
+
+// attendStep computes the decode attention output of KV head k's query
+// heads into o, over the n cached positions.
+func attendStep(st *State, ls *layerState, qkv, o []float32, k, n int, scale float32) {
+	c := st.m.Config
+	d, g, cap := c.HeadDim, c.Heads/c.KVHeads, st.cap
+	KT := ls.k[k*d*cap:] // [d, cap]
+	VT := ls.v[k*d*cap:]
+	S := st.scores[k*g*cap:]
+	for j := 0; j < g; j++ {
+		clear(S[j*cap : j*cap+n])
+	}
+	// scores_j = Σ_i q_j[i]/sqrt(d) · Kᵀ[i, :n]
+	for i := 0; i < d; i++ {
+		row := KT[i*cap : i*cap+n]
+		for j := 0; j < g; j++ {
+			q := qkv[qOffset(k*g+j, g, d)+i] * scale
+			impl.Saxpy(n, q, row, 1, S[j*cap:j*cap+n], 1)
+		}
+	}
+	for j := 0; j < g; j++ {
+		softmaxRow(S[j*cap : j*cap+n])
+	}
+	// out_j[i] = Vᵀ[i, :n] · p_j
+	for i := 0; i < d; i++ {
+		row := VT[i*cap : i*cap+n]
+		for j := 0; j < g; j++ {
+			o[(k*g+j)*d+i] = impl.Sdot(n, row, 1, S[j*cap:j*cap+n], 1)
+		}
+	}
 }
 
 // unpackWqkv splits a packed wqkv [(nh+2nkv)d, H] into Wq [nh d, H] (query

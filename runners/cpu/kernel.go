@@ -28,34 +28,46 @@ func matmulNT(c, a, b []float32, m, n, k int) {
 // over goroutines by rows of a (or, for one row, by columns); every output
 // is one dot4 lane, so the result does not depend on the split.
 func matmulNTStrided(c []float32, ldc int, a []float32, lda int, b []float32, ldb int, m, n, k int) {
-	cols := func(ar, cr []float32, j0, j1 int) {
-		ar = ar[:k]
-		j := j0
-		for ; j+4 <= j1; j += 4 {
-			cr[j], cr[j+1], cr[j+2], cr[j+3] = dot4(ar, b[j*ldb:], b[(j+1)*ldb:], b[(j+2)*ldb:], b[(j+3)*ldb:])
-		}
-		for ; j < j1; j++ {
-			br := b[j*ldb:]
-			cr[j], _, _, _ = dot4(ar, br, br, br, br)
-		}
-	}
 	if m == 1 { // a matrix-vector product: split the output instead
 		const chunk = 64
 		blocks := (n + chunk - 1) / chunk
+		if !parallelWorth(blocks, n*k) {
+			ntCols(c, a, b, ldb, k, 0, n)
+			return
+		}
 		parallelFor(blocks, n*k, func(_, bi int) {
-			cols(a, c, bi*chunk, min(n, (bi+1)*chunk))
+			ntCols(c, a, b, ldb, k, bi*chunk, min(n, (bi+1)*chunk))
 		})
 		return
 	}
 	jb := max(4, (matmulBlockBytes/(4*max(k, 1)))&^3)
 	const rowChunk = 16
 	blocks := (m + rowChunk - 1) / rowChunk
-	parallelFor(blocks, m*n*k, func(_, bi int) {
-		i0, i1 := bi*rowChunk, min(m, (bi+1)*rowChunk)
+	rows := func(i0, i1 int) {
 		for j0 := 0; j0 < n; j0 += jb {
 			for i := i0; i < i1; i++ {
-				cols(a[i*lda:], c[i*ldc:], j0, min(n, j0+jb))
+				ntCols(c[i*ldc:], a[i*lda:], b, ldb, k, j0, min(n, j0+jb))
 			}
 		}
+	}
+	if !parallelWorth(blocks, m*n*k) {
+		rows(0, m)
+		return
+	}
+	parallelFor(blocks, m*n*k, func(_, bi int) {
+		rows(bi*rowChunk, min(m, (bi+1)*rowChunk))
 	})
+}
+
+// ntCols computes cr[j] = ar · b[j] for j in [j0, j1).
+func ntCols(cr, ar, b []float32, ldb, k, j0, j1 int) {
+	ar = ar[:k]
+	j := j0
+	for ; j+4 <= j1; j += 4 {
+		cr[j], cr[j+1], cr[j+2], cr[j+3] = dot4(ar, b[j*ldb:], b[(j+1)*ldb:], b[(j+2)*ldb:], b[(j+3)*ldb:])
+	}
+	for ; j < j1; j++ {
+		br := b[j*ldb:]
+		cr[j], _, _, _ = dot4(ar, br, br, br, br)
+	}
 }

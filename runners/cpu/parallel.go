@@ -16,7 +16,7 @@ const parallelMinWork = 1 << 17
 // the split. fn receives a worker index in [0, workers) for scratch.
 func parallelFor(n int, work int, fn func(worker, i int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 || work < parallelMinWork {
+	if !parallelWorth(n, work) {
 		for i := 0; i < n; i++ {
 			fn(0, i)
 		}
@@ -38,4 +38,10 @@ func parallelFor(n int, work int, fn func(worker, i int)) {
 		}(w)
 	}
 	wg.Wait()
+}
+
+// parallelWorth reports whether parallelFor would use goroutines, so that
+// callers can skip building a closure (an allocation) on the serial path.
+func parallelWorth(n, work int) bool {
+	return min(runtime.GOMAXPROCS(0), n) > 1 && work >= parallelMinWork
 }
