@@ -26,7 +26,7 @@ const version = "0.1.0"
 func init() {
 	register(func(ctx context.Context, stdio *Stdio) *cobra.Command {
 		var resume, output string
-		var auto, retry, noTelemetry bool
+		var auto, retry, noTelemetry, dryRun bool
 		var hz float64
 		cmd := &cobra.Command{
 			Use:   "run [SPEC.yaml]",
@@ -68,6 +68,12 @@ interrupted, 1 when the harness itself failed.`,
 					if output != "" {
 						s.Output = output
 					}
+					if dryRun {
+						for _, c := range engine.Plan(s) {
+							fmt.Fprintf(stdio.Out, "%4d  %s  %s\n", c.Index, c.ID, c)
+						}
+						return nil
+					}
 					if e, err = engine.New(s, opts); err != nil {
 						return err
 					}
@@ -100,6 +106,7 @@ interrupted, 1 when the harness itself failed.`,
 		f.StringVar(&resume, "resume", "", "resume the interrupted run in this directory")
 		f.BoolVar(&auto, "auto", false, "pick the shipped spec for this machine (GPU sweep, else CPU tiny sweep)")
 		f.BoolVar(&retry, "retry-failed", false, "with --resume: redo cells that timed out, crashed or failed")
+		f.BoolVar(&dryRun, "dry-run", false, "print the planned cells in order, with their index and ID, and run nothing")
 		f.BoolVar(&noTelemetry, "no-telemetry", false, "do not sample the GPU through NVML")
 		f.Float64Var(&hz, "telemetry-hz", 100, "NVML sampling rate beside GPU cells")
 		f.StringVar(&output, "output", "", "results root directory (overrides the spec's output)")
