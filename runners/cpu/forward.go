@@ -97,8 +97,8 @@ func (m *Model) mlp(l *Layer, xn, out []float32, T int) {
 // Step feeds one token at the state's position through the recurrent
 // decode path (one KV row per attention layer, one recurrence step per
 // Mamba-2 layer) and returns its logits [V]. The slice is the state's
-// scratch, valid until the next Step. Step does not allocate unless the KV
-// cache must grow.
+// scratch, valid until the next Step. Step allocates nothing unless the KV
+// cache must grow or a product is large enough to be split over goroutines.
 func (m *Model) Step(st *State, token int) ([]float32, error) {
 	c := m.Config
 	if token < 0 || token >= c.TextVocab {
