@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -40,6 +41,21 @@ func tinyPNG(seed int) []byte {
 	}
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// tinyJPEG is a w x h JPEG with a colour gradient, distinct per seed.
+func tinyJPEG(w, h, seed int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(seed*41 + 3*x), uint8(seed*17 + 2*y), uint8(x + y), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
@@ -172,6 +188,11 @@ func fixtures() []fixture {
 	add("pope/llava_pope_test.jsonl", jsonl(qs...))
 	add("pope/answers.jsonl", jsonl(answers...))
 	add("pope/POPE_fixture.tsv", tsv([]string{"index", "question", "answer", "category", "prediction"}, popeRows))
+	// The COCO images the POPE questions name (registry: coco/val2014), of
+	// differing aspect ratios so that dynamic tiling has work to do.
+	for i, sz := range [][2]int{{160, 120}, {64, 64}, {180, 40}, {50, 100}} {
+		bin(fmt.Sprintf("coco/val2014/COCO_val2014_%012d.jpg", 100+i), tinyJPEG(sz[0], sz[1], i))
+	}
 
 	// ---- MMBench: TSV with circular passes and base64 images; preds as xlsx and LLaVA jsonl.
 	b64 := base64.StdEncoding.EncodeToString(tinyPNG(99))

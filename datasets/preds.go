@@ -105,6 +105,9 @@ func DetectPredFormat(path string) (string, error) {
 		if _, ok := first["doc_id"]; ok {
 			return PredLmmsEval, nil
 		}
+		if _, ok := first["item_id"]; ok {
+			return PredSSMBench, nil
+		}
 		if _, ok := first["question_id"]; ok {
 			return PredLLaVA, nil
 		}
@@ -143,6 +146,8 @@ func ReadPredictions(path, bench, format string) (*Predictions, error) {
 		preds, err = readListJSON(path, "question_id", "answer")
 	case PredMMVetJSON:
 		preds, err = readMMVetJSON(path)
+	case PredSSMBench:
+		preds, err = readEvalPreds(path)
 	default:
 		return nil, fmt.Errorf("%s: unknown predictions format %q", path, format)
 	}
