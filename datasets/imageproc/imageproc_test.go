@@ -103,7 +103,7 @@ func randomRGB(w, h int, seed uint64, smooth bool) *RGB {
 			for c := 0; c < 3; c++ {
 				v := rng.IntN(256)
 				if smooth {
-					v = int(127.5 + 100*math.Sin(float64(x)/7+float64(c)) * math.Cos(float64(y)/5))
+					v = int(127.5 + 100*math.Sin(float64(x)/7+float64(c))*math.Cos(float64(y)/5))
 				}
 				im.Pix[(y*w+x)*3+c] = uint8(v)
 			}
