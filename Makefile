@@ -10,7 +10,7 @@ export CGO_CFLAGS ?= -O2 -Wno-deprecated-declarations
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ssmbench ./cmd/ssmbench
+	$(GO) build -buildvcs=auto -o $(BIN)/ssmbench ./cmd/ssmbench
 
 # The main job: a GPU sweep where a CUDA GPU and the PyTorch worker are
 # available, else the CPU reference sweep of the tiny configs.

@@ -279,3 +279,45 @@ func Tokens(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// MemoryMethods writes, for every cell that measured memory, the numbers of
+// each method side by side: the allocator peak of a step (what the seed
+// reported), the allocator peak including the cache-filling prefill, the
+// allocator's reserve, NVML's per-process and device peaks over the whole
+// cell, and the analytic weights + KV cache + state.
+func MemoryMethods(w io.Writer, rows []results.CellRow, f Format) error {
+	header := []string{"variant", "phase", "seq_len", "profile", "cap", "alloc peak", "alloc incl. prefill", "reserved", "NVML process", "NVML device", "analytic", "NVML - reserved"}
+	align := []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight}
+	t := newTable(w, f, header, align)
+	b := func(p *int64) string {
+		if p == nil {
+			return "-"
+		}
+		return Bytes(*p)
+	}
+	for _, r := range rows {
+		if r.AllocPeakBytes == nil && r.NVMLProcessMemPeakBytes == nil {
+			continue
+		}
+		var analytic *int64
+		if r.WeightBytes != nil {
+			a := *r.WeightBytes
+			for _, p := range []*int64{r.KVCacheBytes, r.StateBytes} {
+				if p != nil {
+					a += *p
+				}
+			}
+			analytic = &a
+		}
+		diff := "-"
+		if r.NVMLProcessMemPeakBytes != nil && r.ReservedPeakBytes != nil {
+			diff = Bytes(*r.NVMLProcessMemPeakBytes - *r.ReservedPeakBytes)
+		}
+		line := []string{r.Variant, r.Phase, Tokens(r.SeqLen), r.Profile, capText(r.MemoryCapBytes), b(r.AllocPeakBytes), b(r.AllocPeakInclPrefil),
+			b(r.ReservedPeakBytes), b(r.NVMLProcessMemPeakBytes), b(r.NVMLDeviceMemPeakBytes), b(analytic), diff}
+		if err := t.Append(line); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
