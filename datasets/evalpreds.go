@@ -124,20 +124,25 @@ func ReadEvalFile(path string) (*EvalFile, error) {
 	return ParseEvalFile(path, data)
 }
 
-// readEvalPreds reads an `ssmbench eval` predictions file as Predictions:
-// one per answered record; error records and a torn final line are left
-// out (their items count as missing).
+// Predictions returns the answered records as Predictions (error records
+// are left out: their items count as missing). It may be empty.
+func (f *EvalFile) Predictions() *Predictions {
+	p := &Predictions{Format: PredSSMBench, Path: f.Path}
+	for i, r := range f.Records {
+		if r.Error != "" {
+			continue
+		}
+		p.Preds = append(p.Preds, Prediction{Key: r.ItemID, Pos: -1, Text: r.Text, Prompt: r.Prompt, Where: fmt.Sprintf("%s:%d", f.Path, f.Lines[i])})
+	}
+	return p
+}
+
+// readEvalPreds reads an `ssmbench eval` predictions file as Predictions
+// (a torn final line is left out too).
 func readEvalPreds(path string) ([]Prediction, error) {
 	f, err := ReadEvalFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var out []Prediction
-	for i, r := range f.Records {
-		if r.Error != "" {
-			continue
-		}
-		out = append(out, Prediction{Key: r.ItemID, Pos: -1, Text: r.Text, Prompt: r.Prompt, Where: fmt.Sprintf("%s:%d", path, f.Lines[i])})
-	}
-	return out, nil
+	return f.Predictions().Preds, nil
 }

@@ -19,6 +19,9 @@ type ScoreRow struct {
 	Rules    string   `parquet:"rules,dict" json:"rules"`        // rules variant, e.g. vlmevalkit-2502
 	Headline bool     `parquet:"headline" json:"headline"`       // the number a paper reports
 	Unparsed int64    `parquet:"unparseable" json:"unparseable"` // the Result's unparseable count
+	// Variant is the model variant that produced the predictions, when
+	// known (`ssmbench eval` sets it; `ssmbench score` leaves it empty).
+	Variant string `parquet:"variant,dict" json:"variant,omitempty"`
 }
 
 // Rows flattens r into one ScoreRow per metric.
