@@ -19,18 +19,7 @@ import (
 // The test binary doubles as the fake runner process: the engine starts it
 // with SSMBENCH_FAKE_RUNNER set.
 func TestMain(m *testing.M) {
-	if script, ok := os.LookupEnv("SSMBENCH_FAKE_RUNNER"); ok {
-		sc, err := fake.ParseScript(script)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		if err := fake.Serve(os.Stdin, os.Stdout, sc); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	fake.ServeIfRequested()
 	os.Exit(m.Run())
 }
 

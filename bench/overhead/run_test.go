@@ -28,18 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // The test binary doubles as the fake runner: the runner command of
 // fakeSpec is this binary with SSMBENCH_FAKE_RUNNER set.
 func TestMain(m *testing.M) {
-	if script, ok := os.LookupEnv("SSMBENCH_FAKE_RUNNER"); ok {
-		sc, err := fake.ParseScript(script)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		if err := fake.Serve(os.Stdin, os.Stdout, sc); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	fake.ServeIfRequested()
 	os.Exit(m.Run())
 }
 

@@ -20,17 +20,7 @@ import (
 // as a scripted fake runner (SSMBENCH_FAKE_RUNNER), so tests can run the
 // CLI as a real process and kill it.
 func TestMain(m *testing.M) {
-	if script, ok := os.LookupEnv("SSMBENCH_FAKE_RUNNER"); ok {
-		sc, err := fake.ParseScript(script)
-		if err == nil {
-			err = fake.Serve(os.Stdin, os.Stdout, sc)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	fake.ServeIfRequested()
 	if os.Getenv("SSMBENCH_TEST_MAIN") == "1" {
 		os.Exit(Main(context.Background(), &Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Args[1:]))
 	}

@@ -125,3 +125,27 @@ func (h *handler) End() (map[string]float64, map[string]string, error) {
 	h.cell = nil
 	return map[string]float64{"state_bytes_analytic": 64}, nil, nil
 }
+
+// EnvVar is the environment variable that turns a test binary into the fake
+// runner; its value is the Script (see ParseScript).
+const EnvVar = "SSMBENCH_FAKE_RUNNER"
+
+// ServeIfRequested serves the fake runner on stdin/stdout and exits when
+// EnvVar is set, and returns otherwise. Call it first in a TestMain so the
+// test binary can start itself as a runner.
+func ServeIfRequested() {
+	script, ok := os.LookupEnv(EnvVar)
+	if !ok {
+		return
+	}
+	sc, err := ParseScript(script)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := Serve(os.Stdin, os.Stdout, sc); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
