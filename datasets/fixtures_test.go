@@ -262,6 +262,9 @@ func fixtures() []fixture {
 	}
 	add("seed/SEED-Bench.json", pretty(map[string]any{"questions": seedQs, "question_type": map[string]int{"Scene Understanding": 1, "Instance Identity": 2}}))
 	add("seed/answers.jsonl", jsonl(seedAns...))
+	for i := 0; i < 4; i++ {
+		bin(fmt.Sprintf("seed/SEED-Bench-image/img_%d.jpg", i), tinyJPEG(64+16*i, 48, 10+i))
+	}
 
 	// ---- ScienceQA problems + splits + images + LLaVA answers.
 	probs := map[string]any{}
@@ -336,6 +339,9 @@ func fixtures() []fixture {
 		tvAns = append(tvAns, map[string]any{"question_id": q["image_id"], "prompt": prompt, "text": tvPred[i]})
 	}
 	add("textvqa/llava_textvqa_answers.jsonl", jsonl(tvAns...))
+	for i, id := range []string{"img_a", "img_b", "img_c"} {
+		bin("textvqa/train_images/"+id+".jpg", tinyJPEG(120, 90-20*i, 20+i))
+	}
 
 	// ---- VQAv2 val questions/annotations + results json.
 	vq := []map[string]any{{"image_id": 9, "question": "Is it sunny?", "question_id": 9001}, {"image_id": 9, "question": "How many cats?", "question_id": 9002}, {"image_id": 10, "question": "What is it?", "question_id": 10001}}
@@ -354,6 +360,8 @@ func fixtures() []fixture {
 	}
 	add("vqav2/v2_OpenEnded_mscoco_val2014_questions.json", pretty(map[string]any{"questions": vq}))
 	add("vqav2/v2_mscoco_val2014_annotations.json", pretty(map[string]any{"annotations": va}))
+	bin("vqav2/val2014/COCO_val2014_000000000009.jpg", tinyJPEG(128, 96, 30))
+	bin("vqav2/val2014/COCO_val2014_000000000010.jpg", tinyJPEG(96, 128, 31))
 	add("vqav2/results.json", pretty([]map[string]any{{"question_id": 9001, "answer": "Yes"}, {"question_id": 9002, "answer": "two"}, {"question_id": 10001, "answer": "T-shirt"}}))
 
 	// ---- GQA testdev balanced + predictions (GQA json and LLaVA jsonl).
@@ -364,6 +372,8 @@ func fixtures() []fixture {
 		"204": map[string]any{"imageId": "n2", "question": "Unbalanced?", "answer": "no", "isBalanced": false, "types": map[string]string{"structural": "verify"}},
 	}
 	add("gqa/testdev_balanced_questions.json", pretty(gq))
+	bin("gqa/images/n1.jpg", tinyJPEG(100, 75, 40))
+	bin("gqa/images/n2.jpg", tinyJPEG(75, 100, 41))
 	add("gqa/testdev_balanced_predictions.json", pretty([]map[string]any{{"questionId": "201", "prediction": "yes"}, {"questionId": "202", "prediction": "cup"}, {"questionId": "203", "prediction": "left. "}}))
 	add("gqa/llava_answers.jsonl", jsonl(map[string]any{"question_id": "201", "text": "Yes."}, map[string]any{"question_id": "202", "text": "Cup"}, map[string]any{"question_id": "203", "text": "left. "}))
 
@@ -372,6 +382,8 @@ func fixtures() []fixture {
 		"v1_0": map[string]any{"imagename": "v1_0.png", "question": "What is x?", "answer": "2", "capability": []string{"math", "ocr"}},
 		"v1_1": map[string]any{"imagename": "v1_1.png", "question": "Describe it.", "answer": "a cat <OR> a kitten", "capability": []string{"rec"}},
 	}))
+	bin("mmvet/images/v1_0.png", tinyPNG(50))
+	bin("mmvet/images/v1_1.png", tinyPNG(51))
 	add("mmvet/answers.jsonl", jsonl(map[string]any{"question_id": "v1_0", "text": "x = 2"}))
 
 	// ---- A registry pointing at all of the above.
@@ -385,8 +397,8 @@ datasets:
   ai2d: {path: ai2d/AI2D_TEST_fixture.tsv}
   mmmu: {path: mmmu/MMMU, split: validation}
   textvqa: {path: textvqa/TextVQA_0.5.1_val.json, images: textvqa/train_images}
-  vqav2: {path: vqav2/v2_OpenEnded_mscoco_val2014_questions.json, annotations: vqav2/v2_mscoco_val2014_annotations.json}
-  gqa: {path: gqa/testdev_balanced_questions.json}
+  vqav2: {path: vqav2/v2_OpenEnded_mscoco_val2014_questions.json, annotations: vqav2/v2_mscoco_val2014_annotations.json, images: vqav2/val2014}
+  gqa: {path: gqa/testdev_balanced_questions.json, images: gqa/images}
   mmvet: {path: mmvet/mm-vet.json, images: mmvet/images}
 `))
 	return fx

@@ -206,7 +206,13 @@ func runEval(ctx context.Context, stdio *Stdio, benches []string, o evalOpts) er
 			fmt.Fprintln(stdio.Out)
 		}
 	}
-	if err := eval.WriteComparison(stdio.Out, o.variant, results); err != nil {
+	// Beside Table 1: every benchmark scored in this output directory so
+	// far (one variant per directory), not only this run's.
+	all, err := pipeline.ReadResults(plan.Opts.Out)
+	if err != nil {
+		return err
+	}
+	if err := eval.WriteComparison(stdio.Out, o.variant, all); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdio.Out, "results: %s\n", plan.Opts.Out)

@@ -381,3 +381,19 @@ func TestPlanInputErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMissingImagesBeforeTheRunner(t *testing.T) {
+	dir := t.TempDir()
+	pope, _ := filepath.Abs(filepath.Join("..", "..", "datasets", "testdata", "pope"))
+	reg, err := datasets.ParseRegistry(filepath.Join(dir, "r.yaml"), []byte("datasets:\n  pope: {path: "+
+		filepath.Join(pope, "coco")+", questions: "+filepath.Join(pope, "llava_pope_test.jsonl")+", images: "+dir+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := configs.Builtin("hovle-tiny")
+	_, err = NewPlan(Options{Benches: []string{"pope"}, Variant: "hovle-tiny", Registry: reg, Out: t.TempDir()}, cfg)
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "12 images of the items to ask cannot be read") || !strings.Contains(err.Error(), "COCO_val2014_000000000100.jpg") {
+		t.Fatalf("err = %v", err)
+	}
+}

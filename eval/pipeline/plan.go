@@ -272,7 +272,39 @@ func (p *Plan) newJob(bench string) (*Job, error) {
 			j.Pending = append(j.Pending, i)
 		}
 	}
+	if err := j.checkImages(); err != nil {
+		return nil, err
+	}
 	return j, nil
+}
+
+// checkImages makes sure every pending item's images can be found before
+// a runner is started: references resolve, files exist, cells hold data.
+func (j *Job) checkImages() error {
+	missing, first := 0, ""
+	for _, i := range j.Pending {
+		it := &j.Data.Items[i]
+		for k, im := range it.Images {
+			im, err := j.Full.ResolveImage(im)
+			switch {
+			case err != nil:
+			case im.Path != "":
+				_, err = os.Stat(im.Path)
+			case im.Bytes == nil && im.Base64 == "":
+				err = errors.New("no image data")
+			}
+			if err != nil {
+				if missing == 0 {
+					first = fmt.Sprintf("%s: image %d: %v", it.Where, k+1, err)
+				}
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		return inputErr("%s: %d images of the items to ask cannot be read, the first: %s (give the image folder in the registry entry's images field)", j.Bench, missing, first)
+	}
+	return nil
 }
 
 // groupKey keeps what scoring needs together when limiting: an MMBench

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,11 +190,11 @@ func (p *Plan) runJob(ctx context.Context, r Runner, j *Job, tmp string, progres
 		if err != nil {
 			return err
 		}
-		line, err := json.Marshal(rec)
+		line, err := marshalLine(rec)
 		if err != nil {
 			return err
 		}
-		if _, err := f.Write(append(line, '\n')); err != nil {
+		if _, err := f.Write(line); err != nil {
 			return fmt.Errorf("%s: %w", j.Predictions(), err)
 		}
 		if rec.Error != "" {
@@ -207,6 +208,17 @@ func (p *Plan) runJob(ctx context.Context, r Runner, j *Job, tmp string, progres
 		}
 	}
 	return ctx.Err()
+}
+
+// marshalLine renders a record as one JSON line (prompts keep their < >).
+func marshalLine(rec *datasets.EvalRecord) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rec); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func removeAll(files []string) {
@@ -241,13 +253,13 @@ func (p *Plan) prepare(j *Job, it *datasets.Item, tmp string, n int) *prepared {
 		}
 		data, err := imageBytes(j.Full, im)
 		if err != nil {
-			return fail(fmt.Errorf("%s: image %d: %w", it.Where, k+1, err))
+			return fail(inputErr("%s: image %d: %v", it.Where, k+1, err))
 		}
 		o := j.Image
 		o.Upscale = o.Upscale && k == 0 // VLMEvalKit upscales MMMU's first image only
 		px, err := imageproc.Preprocess(data, o)
 		if err != nil {
-			return fail(fmt.Errorf("%s: image %d: %w", it.Where, k+1, err))
+			return fail(inputErr("%s: image %d: %v", it.Where, k+1, err))
 		}
 		path := filepath.Join(tmp, fmt.Sprintf("%s-%d-%d.safetensors", j.Bench, n, k))
 		if err := writePixels(path, px); err != nil {
