@@ -13,6 +13,7 @@ const (
 	Bilinear
 )
 
+// String names the filter.
 func (f Filter) String() string {
 	if f == Bilinear {
 		return "bilinear"
