@@ -50,6 +50,7 @@ type BenchState struct {
 // RunSpan is one invocation's work on a benchmark.
 type RunSpan struct {
 	Started      time.Time  `json:"started"`
+	Runner       string     `json:"runner,omitempty"` // name, version, device, profile/dtype
 	Ended        *time.Time `json:"ended,omitempty"`
 	ResumedAfter int        `json:"resumed_after,omitempty"` // answers already in the file
 	Asked        int        `json:"asked"`

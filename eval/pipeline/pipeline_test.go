@@ -254,7 +254,7 @@ func TestInterruptResumeScore(t *testing.T) {
 	if len(pr.Runs) != 2 || !pr.Runs[0].Interrupted || pr.Runs[0].Answered != 5 || pr.Runs[1].ResumedAfter != 5 || pr.Headline == nil || pr.MaxNum != 6 {
 		t.Errorf("manifest pope entry %+v", pr)
 	}
-	if m.Runner == nil || m.Runner.Name != cpu.RunnerName || m.Settings.TokensPerTile != 4 || m.Settings.TileSize != 56 {
+	if m.Runner == nil || m.Runner.Name != cpu.RunnerName || m.Settings.TokensPerTile != 4 || m.Settings.TileSize != 56 || !strings.HasPrefix(pr.Runs[1].Runner, "cpu-ref") {
 		t.Errorf("manifest runner %+v settings %+v", m.Runner, m.Settings)
 	}
 	// Nothing left to ask: a resumed plan is empty, and scoring again

@@ -122,7 +122,7 @@ func (p *Plan) runJob(ctx context.Context, r Runner, j *Job, tmp string, progres
 		return err
 	}
 	st := p.manifest.bench(j, p.Opts)
-	run := &RunSpan{Started: time.Now().UTC(), Asked: len(j.Pending)}
+	run := &RunSpan{Started: time.Now().UTC(), Asked: len(j.Pending), Runner: p.manifest.Runner.String()}
 	st.Runs = append(st.Runs, run)
 	f, err := os.OpenFile(j.Predictions(), os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -365,6 +365,18 @@ type RunnerInfo struct {
 	Info         map[string]string      `json:"load_info,omitempty"`
 	Profile      string                 `json:"profile,omitempty"`
 	DType        string                 `json:"dtype,omitempty"`
+}
+
+// String summarises the runner for a run's record ("" when unknown).
+func (ri *RunnerInfo) String() string {
+	if ri == nil {
+		return ""
+	}
+	s := ri.Name + " " + ri.Version
+	if ri.Device != nil {
+		s += " on " + ri.Device.Kind + " " + ri.Device.Name
+	}
+	return s + " (" + ri.Profile + "/" + ri.DType + ")"
 }
 
 // NewRunnerInfo collects a runner's hello and loaded replies.
