@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,5 +127,33 @@ func TestFormatting(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+func TestDecodeChart(t *testing.T) {
+	for _, metric := range []string{ChartLatency, ChartMemory} {
+		p, err := DecodeChart(syntheticRows(), metric, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for format, magic := range map[string]string{"png": "\x89PNG", "svg": "<?xml", "pdf": "%PDF"} {
+			var buf bytes.Buffer
+			if err := WritePlot(&buf, p, format); err != nil {
+				t.Fatalf("%s %s: %v", metric, format, err)
+			}
+			if !bytes.HasPrefix(buf.Bytes(), []byte(magic)) || buf.Len() < 1000 {
+				t.Errorf("%s %s: %d bytes starting %q", metric, format, buf.Len(), buf.Bytes()[:min(8, buf.Len())])
+			}
+		}
+	}
+	if _, err := DecodeChart(nil, ChartLatency, true); err == nil {
+		t.Error("a chart of nothing")
+	}
+	if _, err := DecodeChart(syntheticRows(), "energy", true); err == nil {
+		t.Error("unknown metric accepted")
+	}
+	p, _ := DecodeChart(syntheticRows(), ChartLatency, true)
+	if err := WritePlot(io.Discard, p, "webp"); err == nil {
+		t.Error("unknown format accepted")
 	}
 }
