@@ -8,6 +8,7 @@ a backend, and writes replies. The backend is any object with the methods
     cell(req: dict) -> (metrics, info)
     rep(index: int, warmup: bool) -> metrics
     end() -> (metrics, info)
+    infer(req: dict) -> (output, metrics, info)   optional; answers "infer" with "output"
     abandon()                 free the current cell after an error (optional)
     close()                   release everything before exit (optional)
 
@@ -84,6 +85,28 @@ def _clean_metrics(m):
 def _clean_info(i):
     return {str(k): (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
             for k, v in (i or {}).items()}
+
+
+OUTPUT_FIELDS = ("text", "prompt_tokens", "image_tokens", "generated_tokens", "stop_reason")
+
+
+def check_output(out):
+    """The output object of an "output" reply: exactly its five fields, checked as the engine checks them."""
+    if not isinstance(out, dict):
+        raise RunnerError(STATUS_ERROR, "backend returned no output object")
+    missing = [k for k in OUTPUT_FIELDS if k not in out]
+    if missing:
+        raise RunnerError(STATUS_ERROR, "backend output lacks %s" % ", ".join(missing))
+    o = {"text": out["text"], "prompt_tokens": out["prompt_tokens"], "image_tokens": out["image_tokens"],
+         "generated_tokens": out["generated_tokens"], "stop_reason": out["stop_reason"]}
+    if not isinstance(o["text"], str):
+        raise RunnerError(STATUS_ERROR, "output.text is not a string")
+    for k in ("prompt_tokens", "image_tokens", "generated_tokens"):
+        if isinstance(o[k], bool) or not isinstance(o[k], int) or o[k] < 0:
+            raise RunnerError(STATUS_ERROR, "output.%s must be an integer >= 0, got %r" % (k, o[k]))
+    if o["stop_reason"] not in ("stop", "length"):
+        raise RunnerError(STATUS_ERROR, "output.stop_reason %r is not \"stop\" or \"length\"" % (o["stop_reason"],))
+    return o
 
 
 class Server(object):
@@ -192,6 +215,20 @@ class Server(object):
                 self.in_cell = False
                 met, info = self.backend.end()
                 return {"type": "result", "id": rid, "metrics": _clean_metrics(met), "info": _clean_info(info)}
+            if t == "infer":
+                body = req.get("infer")
+                if not isinstance(body, dict):
+                    raise BadRequest("infer request lacks infer")
+                infer = getattr(self.backend, "infer", None)
+                if infer is None:
+                    raise Unsupported("this runner does not answer infer requests")
+                if not self.loaded:
+                    raise BadRequest("infer before a successful load")
+                if self.in_cell:
+                    raise BadRequest("infer inside a cell (send end first)")
+                out, met, info = infer(body)
+                return {"type": "output", "id": rid, "output": check_output(out),
+                        "metrics": _clean_metrics(met), "info": _clean_info(info)}
             raise Unsupported("request type %r is not handled by this runner" % t)
         except Exception as e:  # noqa: BLE001 - every failure becomes an error reply
             reply = self._error(rid, e)

@@ -38,6 +38,7 @@ class Weights(object):
         self.layers = []
         self.vision = {}
         self.source = ""
+        self.absent = []  # checkpoint tensors that were absent and drawn at random
 
     def tensors(self):
         """Every stored checkpoint parameter (views resolved to their base), once."""
@@ -242,6 +243,7 @@ def load_checkpoint(cfg, directory, dtype, device, log=None):
         if unknown:
             log("warn", "%s: ignored %d unknown tensors, e.g. %s" % (directory, len(unknown), ", ".join(unknown[:3])))
     _derive(w)
+    w.absent = absent  # optional tensors drawn at random (infer refuses images without the vision path)
     w.source = "safetensors(%s)" % directory
     return w
 

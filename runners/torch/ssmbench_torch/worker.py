@@ -78,13 +78,14 @@ class TorchBackend(object):
         self.cell_state = None
         self.bandwidth = None
         self.load_req = None
+        self.inferencer = None
 
     # ---- hello ----------------------------------------------------------------
     def hello(self):
         env = {"python": platform.python_version(), "ssmbench_torch": __version__}
         dev = {"kind": "cpu", "name": platform.processor() or platform.machine(), "index": 0, "cores": os.cpu_count() or 1}
         caps = {"phases": list(PHASES), "profiles": list(PROFILES), "dtypes": list(DTYPES),
-                "cache_fill": ["prefill", "synthetic"], "memory_cap": False}
+                "cache_fill": ["prefill", "synthetic"], "memory_cap": False, "infer": True}
         torch = self.torch
         if torch is None:
             env["torch"] = "absent (%s)" % self.torch_error
@@ -187,7 +188,8 @@ class TorchBackend(object):
         self.model = w
         self.runtime = self._make_runtime(w, profile, dtype, opts, info)
         self.load_req = {"variant": variant, "profile": profile, "dtype": dtype, "cap": cap, "max_seq_len": max_seq,
-                         "opts": opts, "cfg": cfg}
+                         "opts": opts, "cfg": cfg,
+                         "ckpt_dir": weights["path"] if weights["kind"] == "safetensors" else ""}
         if opts["cache_alloc"] == "load" and max_seq > 0:
             self.runtime.alloc(1, max_seq + 1024)
         metrics.update({"param_count": float(w.param_count()), "weight_bytes": float(w.nbytes()),
@@ -263,6 +265,7 @@ class TorchBackend(object):
 
     def _unload(self):
         self._free_cell()
+        self.inferencer = None
         self.runtime = None
         self.model = None
         gc.collect()
@@ -323,6 +326,28 @@ class TorchBackend(object):
     def abandon(self):
         """Free everything of a failed cell (after an OOM too) so the next cell can run."""
         self._free_cell()
+
+    # ---- infer ------------------------------------------------------------------
+    def infer(self, body):
+        """Answer one infer request (PROTOCOL.md "infer"): (output, metrics, info).
+
+        A failure (an OOM too) frees the request's caches, so the worker stays
+        usable for the next request or cell.
+        """
+        if self.runtime is None:
+            raise BadRequest("infer before a successful load")
+        if self.cell_state is not None:
+            raise BadRequest("infer inside a cell (send end first)")
+        if self.inferencer is None:
+            from .infer_torch import Inferencer
+            self.inferencer = Inferencer(self)
+        try:
+            return self.inferencer.infer(body)
+        except RunnerError:
+            raise  # a bad request or an unsupported one: nothing was allocated for it
+        except Exception:
+            self._free_cell()  # frees the caches (unless cache_alloc=load), gc, empty_cache
+            raise
 
     def close(self):
         self._unload()
