@@ -15,7 +15,7 @@ D="python3 -m ssmbench_torch.drive --reps ${REPS:-5} --warmup ${WARMUP:-2}"
 V=${VARIANTS:-mmmamba-linear,mmmamba-hybrid,hovle}
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,power.draw --format=csv >"$OUT/nvidia-smi.txt" 2>&1
 tests() {
-  timeout "${GPU_TEST_TIMEOUT:-150}" make gpu-test >"$OUT/gpu-test.log" 2>&1
+  timeout "${GPU_TEST_TIMEOUT:-300}" make gpu-test >"$OUT/gpu-test.log" 2>&1
   echo "gpu-test rc=$?"
   grep -E '^\[(attn|parity|weights)\]|^(FAIL|ERROR):|^Ran |^OK|^FAILED' "$OUT/gpu-test.log" | head -40
 }

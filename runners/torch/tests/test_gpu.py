@@ -1,7 +1,8 @@
 """GPU tests (make gpu-test): Triton kernels against PyTorch, the CUDA-graph and
 Triton paths against the float64 oracle, Go fixtures on the GPU, the memory cap,
-and the full-size weight memory. They skip without CUDA, and fail instead
-when SSMBENCH_REQUIRE_GPU=1.
+the full-size weight memory, and the infer request (against the Go runner, and
+at full size). They skip without CUDA, and fail instead when
+SSMBENCH_REQUIRE_GPU=1.
 """
 
 import json
@@ -255,6 +256,99 @@ class TestWorkerOnGPU(unittest.TestCase):
         for k in ("kv_cache_bytes_analytic", "state_bytes_analytic", "weight_bytes", "bytes_moved_per_step_analytic",
                   "copy_bandwidth_bytes_per_s"):
             self.assertIn(k, ready["metrics"])
+
+
+@needs_torch
+class TestInferGPU(unittest.TestCase):
+    """The infer request on the GPU: the Go runner's answers (fp32, CUDA graph, Triton), bf16, OOM recovery."""
+
+    def setUp(self):
+        gpu_or_skip(self)
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def test_matches_go_runner(self):
+        from tests.test_infer import check_fixture
+        check_fixture(self, "cuda:0")
+
+    def test_bf16(self):
+        from tests.test_infer import check_bf16
+        check_bf16(self, "cuda:0", ("hovle-tiny", "mmmamba-linear-tiny", "mmmamba-hybrid-tiny"))
+
+    def test_oom_then_next_item_and_cells(self):
+        import gc
+        import shutil
+        import tempfile
+        from ssmbench_torch.protocol import classify
+        from tests import infer_fixture as fx
+        from tests.test_infer import fixture_cases
+        cases = [c for c in fixture_cases() if c["variant"] == "hovle-tiny" and c["checkpoint"] == "ascii"
+                 and c["request"]["max_new_tokens"] == 24 and not c["request"]["stop"]]
+        if not cases or not fx.fixture_available():
+            self.skipTest("no infer fixture")
+        c = cases[0]
+        tmp = tempfile.mkdtemp(prefix="ssmbench-infer-")
+        gc.collect()
+        torch.cuda.empty_cache()
+        cap = torch.cuda.memory_reserved() + (256 << 20)
+        be = TorchBackend(log=Log(), device="cuda:0")
+        try:
+            ckpt, body = fx.materialise(c, tmp)
+            be.load(dict(fx.load_request(c["variant"], ckpt), profile="matched", memory_cap_bytes=cap))
+            base = torch.cuda.memory_allocated()
+            # fp32 HoVLE-tiny: 8 layers x 2 x 2 heads x 32 x 4 B = 4 KiB of KV per token; 1M tokens = 4 GiB > the headroom.
+            with self.assertRaises(Exception) as cm:
+                be.infer(dict(body, max_new_tokens=1 << 20))
+            self.assertEqual(classify(cm.exception), "oom", repr(cm.exception))
+            self.assertLessEqual(torch.cuda.memory_allocated(), base + (64 << 20))
+            self.assertEqual(be.infer(body)[0], c["expected"])
+            be.cell({"phase": "decode", "seq_len": 300, "batch": 1, "cache_fill": "prefill", "seed": 1})
+            be.rep(0, False)
+            be.end()
+            out, met, info = be.infer(body)  # caches and graph again after the cell freed them
+            self.assertEqual(out, c["expected"])
+            self.assertIn("alloc_peak_bytes", met)
+            self.assertLessEqual(met["alloc_peak_bytes"], cap)
+        finally:
+            be.close()
+            torch.cuda.set_per_process_memory_fraction(1.0)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_full_size_image_prompt(self):
+        """Real configs, random weights, bf16: 7 tiles of 448 px = 1792 image tokens through the vision path."""
+        import shutil
+        import tempfile
+        from ssmbench_torch import infer as I, safetensors as st
+        tmp = tempfile.mkdtemp(prefix="ssmbench-infer-")
+        try:
+            pix = os.path.join(tmp, "pixels.safetensors")
+            st.save_torch(pix, {"pixel_values": torch.randn(7, 3, 448, 448, generator=torch.Generator().manual_seed(5))})
+            head = "<|im_start|>user\n"
+            tail = "\nIs there a dog in the image?<|im_end|><|im_start|>assistant\n"
+            body = {"segments": [{"text": head}, {"image": {"path": pix, "tiles": 7}}, {"text": tail}],
+                    "max_new_tokens": 8, "stop": ["<|im_end|>"]}
+            for variant, profile in (("hovle", "paper"), ("hovle", "matched"), ("mmmamba-linear", "matched"),
+                                     ("mmmamba-hybrid", "paper")):
+                with self.subTest(variant=variant, profile=profile):
+                    cfg = config.load(variant)
+                    be = TorchBackend(log=Log(), device="cuda:0")
+                    try:
+                        be.load({"variant": variant, "config": cfg.raw, "weights": {"kind": "random", "seed": 1},
+                                 "dtype": "bf16", "profile": profile})
+                        out, met, info = be.infer(body)
+                        out2, _, _ = be.infer(body)
+                    finally:
+                        be.close()
+                    tok = I.ToyTokenizer(cfg.vocab, cfg.text_vocab, cfg.img_context_tok)
+                    self.assertEqual(cfg.image_tokens_per_tile, 256)
+                    self.assertEqual(out["image_tokens"], 1792)
+                    self.assertEqual(out["prompt_tokens"], 1 + len(tok.encode(head)) + 1794 + len(tok.encode(tail)))
+                    self.assertTrue(1 <= out["generated_tokens"] <= 8)
+                    self.assertEqual(out, out2)  # fresh state per request: the same answer twice
+                    sys.stderr.write("\n[infer-full] %s %s: %s; latency %.1f ms (vision %.1f, prefill %.1f, decode %.1f), "
+                                     "peak %.2f GiB\n" % (variant, profile, json.dumps(out), met["latency_ms"], met["vision_ms"],
+                                                          met["prefill_ms"], met["decode_ms"], met["alloc_peak_bytes"] / GIB))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

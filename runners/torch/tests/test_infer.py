@@ -297,11 +297,44 @@ def check_fixture(case, device, profiles=("paper", "matched")):
                         with case.subTest(variant=variant, checkpoint=kind, profile=profile, device=device,
                                           request=json.dumps(c["request"]), runtime=info.get("runtime")):
                             case.assertEqual(out, c["expected"])
+                            if str(device).startswith("cuda") and info["runtime"].startswith("static"):
+                                case.assertEqual(info["cuda_graph"], "on")
                             case.assertGreater(met["latency_ms"], 0)
                             case.assertEqual(oinfo["tokenizer"], I.ToyTokenizer.name)
                         case.assertEqual([read_bytes(p) for p in pix], before, "pixel files changed")
                 finally:
                     be.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_bf16(case, device, variants, profiles=("paper", "matched")):
+    """bf16 (pixels cast to the model dtype): well-formed answers on the ascii checkpoint, 24 printable bytes each."""
+    cases = [c for c in fixture_cases() if c["checkpoint"] == "ascii" and c["request"]["max_new_tokens"] == 24
+             and not c["request"]["stop"] and c["variant"] in variants]
+    if not cases or not fx.fixture_available():
+        case.skipTest("no infer fixture")
+    tmp = tempfile.mkdtemp(prefix="ssmbench-infer-")
+    try:
+        for c in cases:
+            ckpt, body = fx.materialise(c, tmp)
+            for profile in profiles:
+                if c["variant"].startswith("hovle") and profile == "paper" and not have_transformers():
+                    continue
+                with case.subTest(variant=c["variant"], profile=profile, device=device, dtype="bf16"):
+                    be = TorchBackend(log=Log(), device=device)
+                    try:
+                        be.load(dict(fx.load_request(c["variant"], ckpt), profile=profile, dtype="bf16"))
+                        out, met, _ = be.infer(body)
+                    finally:
+                        be.close()
+                    want = c["expected"]
+                    case.assertEqual((out["prompt_tokens"], out["image_tokens"], out["generated_tokens"], out["stop_reason"]),
+                                     (want["prompt_tokens"], want["image_tokens"], 24, "length"))
+                    case.assertEqual(len(out["text"]), 24)
+                    case.assertTrue(all(0x20 <= ord(ch) < 0x7F for ch in out["text"]), out["text"])
+                    sys.stderr.write("\n[infer-bf16] %s %s %s: %r (fp32 Go: %r), %.1f ms\n"
+                                     % (c["variant"], profile, device, out["text"], want["text"], met["latency_ms"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -359,6 +392,9 @@ class TestInferCPU(unittest.TestCase):
 
     def test_matches_go_runner(self):
         check_fixture(self, "cpu")
+
+    def test_bf16(self):
+        check_bf16(self, "cpu", ("mmmamba-linear-tiny",), ("matched",))
 
     def case(self, variant, kind="imstop"):
         for c in fixture_cases():
