@@ -507,5 +507,48 @@ class TestInferCPU(unittest.TestCase):
         self.assertIn("max_new_tokens must be >= 1", msgs[3]["message"])
 
 
+@needs_torch
+@unittest.skipUnless(shutil.which("go") and fx.fixture_available(), "needs Go and the parity checkpoints")
+class TestEvalEndToEnd(unittest.TestCase):
+    """ssmbench eval through this worker and through the Go runner, on a parity checkpoint: the same predictions."""
+
+    def test_same_predictions(self):
+        tmp = tempfile.mkdtemp(prefix="ssmbench-e2e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        exe = os.path.join(tmp, "ssmbench")
+        env = dict(os.environ, CGO_CFLAGS=os.environ.get("CGO_CFLAGS", "-O2 -Wno-deprecated-declarations"))
+        b = subprocess.run(["go", "build", "-o", exe, "./cmd/ssmbench"], cwd=fx.ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
+        self.assertEqual(b.returncode, 0, b.stdout[-3000:])
+        # `ssmbench eval --runner torch` starts "python3": make that this interpreter.
+        pybin = os.path.join(tmp, "bin")
+        os.makedirs(pybin)
+        os.symlink(sys.executable, os.path.join(pybin, "python3"))
+        env["PATH"] = pybin + os.pathsep + env.get("PATH", "")
+        env["SSMBENCH_TORCH_DEVICE"] = os.environ.get("SSMBENCH_TORCH_DEVICE", "cpu")
+        variant = "mmmamba-hybrid-tiny"
+        preds = {}
+        for runner in ("cpu", "torch"):
+            out = os.path.join(tmp, runner)
+            args = [exe, "eval", "pope", "mmbench", "--runner", runner, "--variant", variant,
+                    "--weights", os.path.join(fx.PARITY_DIR, variant), "--dtype", "fp32",
+                    "--registry", os.path.join(fx.ROOT, "datasets", "testdata", "registry.yaml"),
+                    "--limit", "3", "--max-new-tokens", "12", "--out", out]
+            if runner == "torch":
+                args += ["--profile", "matched"]
+            p = subprocess.run(args, cwd=fx.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=900)
+            self.assertEqual(p.returncode, 0, p.stdout[-3000:])
+            for bench in ("pope", "mmbench"):
+                with open(os.path.join(out, bench, "predictions.jsonl"), encoding="utf-8") as f:
+                    rows = [json.loads(l) for l in f if l.strip()]
+                preds[runner, bench] = [{k: v for k, v in r.items() if k not in ("latency_ms", "metrics")} for r in rows]
+        for bench in ("pope", "mmbench"):
+            with self.subTest(bench=bench):
+                self.assertGreaterEqual(len(preds["torch", bench]), 3)  # --limit keeps MMBench circular groups whole
+                self.assertTrue(all(r["image_tokens"] > 0 for r in preds["torch", bench]))
+                self.assertEqual(preds["torch", bench], preds["cpu", bench])
+
+
 if __name__ == "__main__":
     unittest.main()
