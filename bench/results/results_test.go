@@ -155,3 +155,14 @@ func TestTelemetryNullsSurviveARoundTrip(t *testing.T) {
 		t.Errorf("telemetry after round trip: %+v / %+v", run.Cells[0].Aggregate, c.Aggregate)
 	}
 }
+
+func TestWrittenFilesAreReadableByAll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.json")
+	if err := WriteJSON(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
+	}
+}
