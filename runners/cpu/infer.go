@@ -182,17 +182,27 @@ func (r *Runner) Infer(req *protocol.InferRequest) (*protocol.Output, map[string
 	imgStart, _ := tok.ID(TokImgStart)
 	imgEnd, _ := tok.ID(TokImgEnd)
 	ids := []int{ToyBOS}
+	// Adjacent text segments are tokenized as one string, as the protocol
+	// says (the query is the joined segments), so a special token split
+	// across two segments is still recognised.
+	var pending strings.Builder
+	flush := func() {
+		ids = append(ids, tok.Encode(pending.String())...)
+		pending.Reset()
+	}
 	for _, s := range req.Segments {
 		if s.Image == nil {
-			ids = append(ids, tok.Encode(s.Text)...)
+			pending.WriteString(s.Text)
 			continue
 		}
+		flush()
 		ids = append(ids, imgStart)
 		for i := 0; i < perTile*s.Image.Tiles; i++ {
 			ids = append(ids, c.ImgContextTok)
 		}
 		ids = append(ids, imgEnd)
 	}
+	flush()
 	T := len(ids)
 	capacity := T + req.MaxNewTokens
 	if err := r.checkMemory("infer", m.WeightBytes()+stateBytes(c, capacity)+prefillTempBytes(c, T)); err != nil {

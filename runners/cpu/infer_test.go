@@ -277,3 +277,29 @@ func TestCutStop(t *testing.T) {
 		}
 	}
 }
+
+// A special token split across two adjacent text segments is recognised:
+// the prompt is tokenized as the joined text.
+func TestInferJoinsAdjacentTextSegments(t *testing.T) {
+	r := NewRunner()
+	cfg, _ := configs.Builtin("mmmamba-linear-tiny")
+	if _, _, err := r.Load(&protocol.LoadRequest{Variant: "v", Config: cfg.Raw, Weights: protocol.Weights{Kind: "random", Seed: 1}, DType: "fp32", Profile: "reference"}); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(segs ...string) int {
+		req := &protocol.InferRequest{MaxNewTokens: 1}
+		for _, s := range segs {
+			req.Segments = append(req.Segments, protocol.Segment{Text: s})
+		}
+		out, _, _, err := r.Infer(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.PromptTokens
+	}
+	whole := ask("a<|im_end|>b")
+	split := ask("a<|im_e", "nd|>b")
+	if whole != split || whole != 4 {
+		t.Errorf("prompt tokens: whole %d, split %d (want 4: BOS a <|im_end|> b)", whole, split)
+	}
+}
