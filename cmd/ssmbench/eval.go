@@ -24,7 +24,7 @@ import (
 
 type evalOpts struct {
 	specFile, runner, variant, weights, profile, dtype string
-	data, registry, out, rules, system                 string
+	data, registry, out, rules, system, python         string
 	seed                                               int64
 	limit, maxNum, maxNew                              int
 	resume, json, detail                               bool
@@ -72,6 +72,7 @@ with --resume), 1 when the runner or the harness failed.`,
 		f.StringVar(&o.variant, "variant", "", "model variant: a builtin config (hovle, mmmamba-linear, mmmamba-hybrid, their -tiny versions) or a spec model")
 		f.StringVar(&o.weights, "weights", "", "without a spec: a checkpoint directory (config.json + safetensors) instead of random weights")
 		f.Int64Var(&o.seed, "seed", 1, "without a spec: the seed of random weights")
+		f.StringVar(&o.python, "python", "python3", "without a spec, with --runner torch: the python interpreter that has torch")
 		f.StringVar(&o.profile, "profile", "", "runner profile (default: reference for cpu, paper for torch)")
 		f.StringVar(&o.dtype, "dtype", "", "runner dtype (default: fp32 for cpu, bf16 for torch)")
 		f.StringVar(&o.data, "data", "", "benchmark data (file or folder) for a single BENCH; overrides the registry")
@@ -106,7 +107,7 @@ func evalSpec(o evalOpts) (*spec.Spec, error) {
 	if kind != spec.RunnerCPU && kind != spec.RunnerTorch {
 		return nil, fmt.Errorf("--runner %q: want cpu or torch (or a spec for any other runner)", kind)
 	}
-	s := &spec.Spec{Name: "eval", Runner: spec.Runner{Kind: kind, Python: "python3"}, Timeouts: spec.DefaultTimeouts, Seed: o.seed, Models: map[string]spec.Model{}}
+	s := &spec.Spec{Name: "eval", Runner: spec.Runner{Kind: kind, Python: o.python}, Timeouts: spec.DefaultTimeouts, Seed: o.seed, Models: map[string]spec.Model{}}
 	if o.weights != "" {
 		s.Models[o.variant] = spec.Model{Config: o.weights, Weights: o.weights}
 	}
